@@ -1,0 +1,468 @@
+"""The ``hayate`` command line: init, serve, users, aliases, the queue and ``send``.
+
+Every command that needs a config takes ``-c FILE`` (default: ``$HAYATE_CONFIG`` or
+``var/hayate.toml``). Errors are printed as one readable line (exit status 1), never as a
+traceback: a bad config file names the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hayate import __version__
+from hayate.config import Config, ConfigError, load_config
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG = "var/hayate.toml"
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default=lambda: os.environ.get("HAYATE_CONFIG", DEFAULT_CONFIG),
+    show_default="$HAYATE_CONFIG or var/hayate.toml",
+    help="Path of the TOML config file.",
+)
+
+
+class CliError(click.ClickException):
+    """A readable error; exit status 1."""
+
+
+def _load(config_path: str) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro_fn()
+
+    return asyncio.run(main())
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    from hayate.store.base import StoreError
+
+    try:
+        yield
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc
+
+
+async def _with_store(cfg: Config, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from hayate.store import open_store
+
+    store = open_store(cfg.store.url, cfg.sqlite_path)
+    await store.create()
+    try:
+        await store.migrate()
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hayate")
+def main() -> None:
+    """Hayate: SMTP server, durable queue, delivery by MX, local mailboxes."""
+
+
+# --- init / serve ------------------------------------------------------------------------
+
+CONFIG_TEMPLATE = """\
+# Hayate configuration (written by 'hayate init'). Every key is documented in README.md.
+# Relative paths are relative to the folder that holds this file.
+hostname = "{hostname}"
+data_dir = "."
+local_domains = ["{domain}"]
+relay_networks = []          # client networks allowed to relay without AUTH, e.g. ["127.0.0.0/8"]
+
+[listen]
+smtp = "127.0.0.1:2525"        # MX: mail for local domains
+submission = "127.0.0.1:2587"  # STARTTLS, then AUTH
+submissions = "127.0.0.1:2465" # implicit TLS, then AUTH
+http = "127.0.0.1:8025"        # /health and /metrics
+
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[policy]
+require_tls_for_auth = true
+
+# [dns]
+# nameservers = ["127.0.0.1:5353"]
+
+# [[transport]]
+# domain = "example.net"
+# nexthop = "127.0.0.1:2526"
+"""
+
+
+@main.command()
+@click.option("--dir", "directory", default="var", show_default=True, type=click.Path(),
+              help="Folder for the config, store, spool, keys and certificates.")
+@click.option("--hostname", default="localhost", show_default=True,
+              help="The server's name (EHLO, Received, DSNs).")
+@click.option("--domain", default="example.test", show_default=True,
+              help="First local domain; the demo account lives in it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+def init(directory: str, hostname: str, domain: str, force: bool) -> None:
+    """Write a working config, a self-signed certificate and a demo account."""
+    from hayate.tls import generate_self_signed
+
+    base = Path(directory)
+    config_file = base / "hayate.toml"
+    if config_file.exists() and not force:
+        raise CliError(f"{config_file} exists already (use --force to overwrite it)")
+    with _errors():
+        base.mkdir(parents=True, exist_ok=True)
+        for sub in ("tls", "dkim", "spool", "run"):
+            (base / sub).mkdir(exist_ok=True)
+        os.chmod(base / "dkim", 0o700)
+        config_file.write_text(CONFIG_TEMPLATE.format(hostname=hostname, domain=domain.lower()))
+        names = sorted({"localhost", hostname})
+        generate_self_signed(base / "tls" / "cert.pem", base / "tls" / "key.pem", names)
+    cfg = _load(str(config_file))
+    demo = f"demo@{domain.lower()}"
+    password = secrets.token_urlsafe(12)
+
+    async def add(store: Any) -> None:
+        if await store.get_account(demo) is None:
+            await store.add_account(demo, password)
+        else:
+            await store.set_password(demo, password)
+
+    with _errors():
+        _run(lambda: _with_store(cfg, add))
+    click.echo(f"wrote {config_file}")
+    click.echo(f"certificate for {', '.join(names)} in {base / 'tls'}")
+    click.echo(f"demo account: {demo}  password: {password}")
+
+
+@main.command()
+@config_option
+def serve(config_path: str) -> None:
+    """Run the server (SMTP listeners, queue, delivery) until SIGTERM or Ctrl-C."""
+    from hayate.serve import serve as run_server
+
+    cfg = _load(config_path)
+
+    def announce(addresses: dict[str, str]) -> None:
+        click.echo(f"hayate {__version__} on {cfg.hostname}: {cfg.worker_count} worker(s)")
+        for name, address in addresses.items():
+            click.echo(f"  {name:<12} {address}")
+        smtp = addresses.get("smtp")
+        domain = cfg.local_domains[0] if cfg.local_domains else "example.test"
+        if smtp:
+            host, port = smtp.rsplit(":", 1)
+            click.echo("send a test message with:")
+            click.echo(f"  swaks --server {host}:{port} --from you@example.org "
+                       f"--to demo@{domain}")
+        click.echo(f"  or: printf 'Subject: hello\\n\\nhi\\n' | hayate send -c {config_path} "
+                   f"--from you@example.org demo@{domain}")
+        sys.stdout.flush()
+
+    with _errors():
+        code = run_server(cfg, announce)
+    sys.exit(code)
+
+
+# --- users and aliases -------------------------------------------------------------------
+
+
+def _read_password(confirm: bool = True) -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != password:
+            raise CliError("the passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CliError("empty password (give it on standard input)")
+    return password
+
+
+def _check_local(cfg: Config, address: str) -> str:
+    address = address.strip().lower()
+    if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+        raise CliError(f"not an address: {address!r}")
+    domain = address.split("@", 1)[1]
+    if domain not in cfg.local_domains:
+        raise CliError(f"{domain} is not in local_domains ({', '.join(cfg.local_domains)})")
+    return address
+
+
+@main.group()
+def user() -> None:
+    """Mail accounts of the local domains."""
+
+
+@user.command("add")
+@click.argument("address")
+@click.option("--quota", default=0, type=int, help="Storage quota in bytes (0 = none).")
+@config_option
+def user_add(address: str, quota: int, config_path: str) -> None:
+    """Create ADDRESS; the password is read from standard input."""
+    cfg = _load(config_path)
+    address = _check_local(cfg, address)
+    password = _read_password()
+    with _errors():
+        _run(lambda: _with_store(cfg, lambda s: s.add_account(address, password, quota)))
+    click.echo(f"added {address}")
+
+
+@user.command("list")
+@config_option
+def user_list(config_path: str) -> None:
+    """List accounts."""
+    cfg = _load(config_path)
+    with _errors():
+        accounts = _run(lambda: _with_store(cfg, lambda s: s.list_accounts()))
+    for a in accounts:
+        quota = f"quota={a.quota_bytes}" if a.quota_bytes else "quota=none"
+        state = " disabled" if a.disabled else ""
+        click.echo(f"{a.address}\tused={a.used_bytes}\t{quota}{state}")
+
+
+@user.command("del")
+@click.argument("address")
+@config_option
+def user_del(address: str, config_path: str) -> None:
+    """Delete an account and its mail."""
+    cfg = _load(config_path)
+    with _errors():
+        done = _run(lambda: _with_store(cfg, lambda s: s.delete_account(address.lower())))
+    if not done:
+        raise CliError(f"no such account: {address}")
+    click.echo(f"deleted {address}")
+
+
+@main.group()
+def alias() -> None:
+    """Aliases: an address (or a catch-all @domain) that forwards to others."""
+
+
+@alias.command("add")
+@click.argument("source")
+@click.argument("targets", nargs=-1, required=True)
+@config_option
+def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
+    """Make SOURCE deliver to TARGETS (local accounts or remote addresses)."""
+    cfg = _load(config_path)
+    source = source.strip().lower()
+    domain = source.split("@", 1)[-1]
+    if "@" not in source or domain not in cfg.local_domains:
+        raise CliError(f"{source}: the alias must be in a local domain "
+                       f"({', '.join(cfg.local_domains)})")
+    with _errors():
+        _run(lambda: _with_store(cfg, lambda s: s.add_alias(source, list(targets))))
+    click.echo(f"{source} -> {', '.join(targets)}")
+
+
+@alias.command("del")
+@click.argument("source")
+@config_option
+def alias_del(source: str, config_path: str) -> None:
+    """Delete an alias."""
+    cfg = _load(config_path)
+    with _errors():
+        done = _run(lambda: _with_store(cfg, lambda s: s.delete_alias(source.lower())))
+    if not done:
+        raise CliError(f"no such alias: {source}")
+    click.echo(f"deleted {source}")
+
+
+@alias.command("list")
+@config_option
+def alias_list(config_path: str) -> None:
+    """List aliases."""
+    cfg = _load(config_path)
+    with _errors():
+        aliases = _run(lambda: _with_store(cfg, lambda s: s.list_aliases()))
+    for a in aliases:
+        click.echo(f"{a.source}\t{', '.join(a.targets)}")
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def _find(cfg: Config, queue_id: str) -> Any:
+    from hayate.store.spool import open_all
+
+    for spool in open_all(cfg.spool_dir):
+        if spool.message(queue_id) is not None:
+            return spool
+        spool.close()
+    raise CliError(f"{queue_id}: no such message in the queue")
+
+
+@main.group()
+def queue() -> None:
+    """Inspect and act on queued mail (works while the server runs)."""
+
+
+@queue.command("list")
+@click.option("--limit", default=1000, show_default=True, help="At most this many messages.")
+@config_option
+def queue_list(limit: int, config_path: str) -> None:
+    """List queued messages, like Postfix's mailq."""
+    from hayate.store.spool import open_all
+
+    cfg = _load(config_path)
+    total = 0
+    for spool in open_all(cfg.spool_dir):
+        for info, rcpts in spool.list_messages(limit):
+            total += 1
+            when = time.strftime("%a %b %d %H:%M:%S", time.localtime(info.arrival))
+            flag = "!" if info.held else " "
+            click.echo(f"{info.id}{flag} {info.size:>8} {when}  <{info.sender}>")
+            if info.held:
+                click.echo(f"    (held: {info.hold_reason or 'by operator'})")
+            for r in rcpts:
+                if r.last_reply:
+                    click.echo(f"    ({r.last_reply})")
+                click.echo(f"        {r.address}")
+        spool.close()
+    click.echo(f"-- {total} message(s) in the queue" if total else "Mail queue is empty")
+
+
+@queue.command("show")
+@click.argument("queue_id")
+@config_option
+def queue_show(queue_id: str, config_path: str) -> None:
+    """Show one message: envelope, recipients' state, then the message itself."""
+    cfg = _load(config_path)
+    spool = _find(cfg, queue_id)
+    info = spool.message(queue_id)
+    click.echo(f"queue id:  {info.id}")
+    click.echo(f"sender:    <{info.sender}>")
+    click.echo(f"arrival:   {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(info.arrival))}")
+    click.echo(f"size:      {info.size}")
+    click.echo(f"origin:    {info.origin}")
+    click.echo(f"held:      {'yes: ' + (info.hold_reason or 'by operator') if info.held else 'no'}")
+    for r in spool.recipients_of(queue_id):
+        nxt = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.next_attempt))
+        click.echo(f"recipient: <{r.address}> via {r.destination}, attempts={r.attempts}, "
+                   f"next={nxt}" + (f", last: {r.last_reply}" if r.last_reply else ""))
+    click.echo("")
+    data = spool.message_data(queue_id) or b""
+    click.echo(data.decode("utf-8", "replace"), nl=False)
+    spool.close()
+
+
+def _queue_action(queue_id: str, config_path: str, action: str) -> None:
+    cfg = _load(config_path)
+    spool = _find(cfg, queue_id)
+    if action == "retry":
+        count = spool.retry_now(queue_id)
+        click.echo(f"{queue_id}: {count} recipient(s) due now")
+    elif action == "hold":
+        spool.set_held(queue_id, True, "by operator")
+        click.echo(f"{queue_id}: held")
+    elif action == "release":
+        spool.set_held(queue_id, False)
+        click.echo(f"{queue_id}: released")
+    elif action == "delete":
+        spool.delete(queue_id)
+        click.echo(f"{queue_id}: deleted")
+    spool.close()
+
+
+@queue.command("retry")
+@click.argument("queue_id")
+@config_option
+def queue_retry(queue_id: str, config_path: str) -> None:
+    """Try a deferred message again now."""
+    _queue_action(queue_id, config_path, "retry")
+
+
+@queue.command("hold")
+@click.argument("queue_id")
+@config_option
+def queue_hold(queue_id: str, config_path: str) -> None:
+    """Keep a message but stop delivering it until released."""
+    _queue_action(queue_id, config_path, "hold")
+
+
+@queue.command("release")
+@click.argument("queue_id")
+@config_option
+def queue_release(queue_id: str, config_path: str) -> None:
+    """Release a held message (it is tried again at once)."""
+    _queue_action(queue_id, config_path, "release")
+
+
+@queue.command("delete")
+@click.argument("queue_id")
+@config_option
+def queue_delete(queue_id: str, config_path: str) -> None:
+    """Delete a message from the queue without delivering it (no DSN)."""
+    _queue_action(queue_id, config_path, "delete")
+
+
+# --- send --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("recipients", nargs=-1, required=True)
+@click.option("--from", "sender", required=True, help="Envelope sender (use '' for none).")
+@click.option("--file", "message_file", type=click.File("rb"), default="-",
+              help="The message (RFC 5322); standard input by default.")
+@config_option
+def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_path: str) -> None:
+    """Queue a message for RECIPIENTS, like sendmail: it is picked up by the server."""
+    from hayate.ingest.ingest import Ingest
+    from hayate.ingest.routing import Router
+    from hayate.store.spool import Spool, spool_path
+
+    cfg = _load(config_path)
+    raw = message_file.read(cfg.limits.max_message_size + 1)
+    if len(raw) > cfg.limits.max_message_size:
+        raise CliError(f"message larger than max_message_size ({cfg.limits.max_message_size})")
+    data = b"\r\n".join(raw.replace(b"\r\n", b"\n").split(b"\n"))
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+
+    async def inject(store: Any) -> str:
+        spool = Spool(spool_path(cfg.spool_dir, 0), 0)
+        try:
+            ingest = Ingest(
+                hostname=cfg.hostname,
+                spool=spool,
+                router=Router(cfg.local_domains, cfg.transport),
+                expand_alias=store.expand,
+            )
+            return await ingest.inject(sender, list(recipients), data, origin="hayate-send")
+        finally:
+            spool.close()
+
+    from hayate.core.reply import SmtpError
+
+    with _errors():
+        try:
+            queue_id = _run(lambda: _with_store(cfg, inject))
+        except SmtpError as exc:
+            raise CliError(str(exc.reply)) from exc
+    click.echo(f"queued as {queue_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Connection reuse and concurrency limits for outbound SMTP, keyed per destination.
+
+A key is ``(destination, source_ip)``: the queue's destination (a domain or a transport
+nexthop) and the local address the connections leave from (None: the system's choice).
+
+For each key the pool keeps
+- a slot counter: at most ``limit`` deliveries at once; further callers wait in FIFO order
+  and a released slot is handed straight to the oldest waiter;
+- a stack of idle sessions (last in, first out, so the warmest connection is reused and the
+  others age out), each closed with QUIT after ``idle_timeout`` seconds unused or once it has
+  carried ``max_uses`` transactions.
+A delivery opens a new connection only when no idle one is left, so the number of open
+connections per key never exceeds ``limit`` either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from hayate.delivery.client import SmtpClient
+
+PoolKey = tuple[str, str | None]
+
+
+@dataclass(slots=True)
+class _Idle:
+    client: SmtpClient
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class _Destination:
+    active: int = 0
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    idle: list[_Idle] = field(default_factory=list)
+
+
+class ConnectionPool:
+    """Slots and idle SMTP sessions per (destination, source address)."""
+
+    def __init__(self, limit: int, idle_timeout: float, max_uses: int) -> None:
+        if limit < 1:
+            raise ValueError("connections per destination must be at least 1")
+        self.limit = limit
+        self.idle_timeout = idle_timeout
+        self.max_uses = max_uses
+        self._dests: dict[PoolKey, _Destination] = {}
+        self._closed = False
+
+    # -- slots -----------------------------------------------------------------------
+    async def acquire(self, key: PoolKey) -> None:
+        """Wait for a delivery slot of ``key``; pair every call with :meth:`release`."""
+        dest = self._dests.get(key)
+        if dest is None:
+            dest = self._dests[key] = _Destination()
+        if dest.active < self.limit and not dest.waiters:
+            dest.active += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        dest.waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(key)  # the slot was handed over just as we were cancelled
+            elif fut in dest.waiters:
+                dest.waiters.remove(fut)
+            raise
+
+    def release(self, key: PoolKey) -> None:
+        dest = self._dests[key]
+        while dest.waiters:
+            fut = dest.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # hand the slot over: ``active`` stays the same
+                return
+        dest.active -= 1
+        self._forget_if_unused(key, dest)
+
+    def active(self, key: PoolKey) -> int:
+        dest = self._dests.get(key)
+        return dest.active if dest else 0
+
+    # -- idle sessions ---------------------------------------------------------------
+    def take_idle(self, key: PoolKey) -> SmtpClient | None:
+        """A cached session for ``key`` that still looks alive, or None."""
+        dest = self._dests.get(key)
+        if dest is None:
+            return None
+        while dest.idle:
+            item = dest.idle.pop()
+            if item.timer is not None:
+                item.timer.cancel()
+            if item.client.usable:
+                item.client.reused = True
+                return item.client
+            item.client.abort()
+        return None
+
+    def put_idle(self, key: PoolKey, client: SmtpClient) -> None:
+        """Keep ``client`` for the next delivery to ``key``, or close it if it is spent."""
+        if self._closed or not client.usable or client.transactions >= self.max_uses:
+            client.quit_nowait()
+            return
+        dest = self._dests.get(key)
+        if dest is None:
+            dest = self._dests[key] = _Destination()
+        item = _Idle(client)
+        if self.idle_timeout > 0:
+            item.timer = asyncio.get_running_loop().call_later(
+                self.idle_timeout, self._expire, key, item
+            )
+        dest.idle.append(item)
+
+    def idle_count(self, key: PoolKey | None = None) -> int:
+        if key is not None:
+            dest = self._dests.get(key)
+            return len(dest.idle) if dest else 0
+        return sum(len(d.idle) for d in self._dests.values())
+
+    def _expire(self, key: PoolKey, item: _Idle) -> None:
+        dest = self._dests.get(key)
+        if dest is None:
+            return
+        try:
+            dest.idle.remove(item)
+        except ValueError:
+            return
+        item.client.quit_nowait()
+        self._forget_if_unused(key, dest)
+
+    def _forget_if_unused(self, key: PoolKey, dest: _Destination) -> None:
+        if dest.active == 0 and not dest.waiters and not dest.idle:
+            self._dests.pop(key, None)
+
+    # -- shutdown --------------------------------------------------------------------
+    async def close(self) -> None:
+        """QUIT every idle session; sessions in use are closed when they come back."""
+        self._closed = True
+        clients: list[SmtpClient] = []
+        for key, dest in list(self._dests.items()):
+            for item in dest.idle:
+                if item.timer is not None:
+                    item.timer.cancel()
+                clients.append(item.client)
+            dest.idle.clear()
+            self._forget_if_unused(key, dest)
+        if clients:
+            await asyncio.gather(*(c.quit() for c in clients), return_exceptions=True)

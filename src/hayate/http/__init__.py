@@ -1,0 +1,1 @@
+"""The HTTP listener: health and metrics now; the send API, webhooks and dashboard later."""

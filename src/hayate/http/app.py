@@ -1,0 +1,110 @@
+"""HTTP endpoints served by worker 0: ``/health`` and ``/metrics`` (Prometheus text format).
+
+Counters come from the small JSON files every worker publishes under ``data_dir/run``
+(summed here), queue sizes from the spool shards themselves, so the answer covers the whole
+node and not only the worker that happens to serve the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from hayate import __version__
+from hayate.config import Config
+from hayate.store.spool import open_all
+
+STATS_STALE_AFTER = 10.0  # seconds: a worker that has not written for this long is down
+
+
+def read_worker_stats(cfg: Config) -> list[dict[str, object]]:
+    out = []
+    for path in sorted((cfg.data_dir / "run").glob("worker-*.json")):
+        try:
+            if time.time() - path.stat().st_mtime > STATS_STALE_AFTER:
+                continue
+            out.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def queue_counts(cfg: Config) -> tuple[int, int, int]:
+    """(messages, recipients, held messages) over every spool shard."""
+    messages = recipients = held = 0
+    for spool in open_all(cfg.spool_dir):
+        try:
+            m, r = spool.counts()
+            messages += m
+            recipients += r
+            row = spool.conn.execute("SELECT COUNT(*) FROM messages WHERE held=1").fetchone()
+            held += int(row[0])
+        finally:
+            spool.close()
+    return messages, recipients, held
+
+
+class _Collector:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def collect(self) -> Iterator[Metric]:
+        workers = read_worker_stats(self.cfg)
+
+        def total(key: str) -> float:
+            return float(sum(int(w.get(key, 0)) for w in workers))  # type: ignore[call-overload]
+
+        yield GaugeMetricFamily("hayate_workers", "Worker processes running", value=len(workers))
+        for key, text in (
+            ("accepted", "Messages accepted into the queue"),
+            ("delivered", "Recipients delivered"),
+            ("deferred", "Delivery attempts deferred"),
+            ("bounced", "Recipients bounced"),
+            ("dsns", "Delivery status notifications sent"),
+            ("held", "Messages moved to the hold (shunt) state"),
+        ):
+            yield CounterMetricFamily(f"hayate_{key}", text, value=total(key))
+        yield GaugeMetricFamily("hayate_active_recipients", "Recipients in the active window",
+                                value=total("active"))
+        messages, recipients, held = queue_counts(self.cfg)
+        yield GaugeMetricFamily("hayate_queue_messages", "Messages in the queue", value=messages)
+        yield GaugeMetricFamily("hayate_queue_recipients", "Recipients in the queue",
+                                value=recipients)
+        yield GaugeMetricFamily("hayate_queue_held", "Held messages", value=held)
+
+
+def build_app(cfg: Config) -> FastAPI:
+    app = FastAPI(title="Hayate", version=__version__, docs_url=None, redoc_url=None)
+    registry = CollectorRegistry()
+    registry.register(_Collector(cfg))
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        workers = read_worker_stats(cfg)
+        ok = len(workers) >= 1
+        body = {"status": "ok" if ok else "starting", "version": __version__,
+                "hostname": cfg.hostname, "workers": len(workers)}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def start_http_server(cfg: Config, sock: socket.socket) -> None:
+    config = uvicorn.Config(build_app(cfg), log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    # The worker owns SIGTERM/SIGINT; uvicorn must not replace its handlers.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    await server.serve(sockets=[sock])

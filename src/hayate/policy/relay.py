@@ -1,0 +1,72 @@
+"""Relay control and sender rules, like Postfix's smtpd_relay_restrictions.
+
+* Mail to a local domain is accepted on every listener if the recipient exists (an account,
+  an alias, or a catch-all); otherwise 550 5.1.1.
+* Mail to any other domain (relaying) needs an authenticated session or a client address in
+  ``relay_networks``; otherwise 554 5.7.1 Relay access denied. Never an open relay.
+* An authenticated user may use as envelope sender its own address, any address of its own
+  domain, or anything — per ``policy.authenticated_senders`` — plus ``extra_sender_domains``;
+  otherwise 553 5.7.1.
+"""
+
+from __future__ import annotations
+
+from hayate.config import PolicyConfig
+from hayate.core.envelope import SessionInfo, domain_of
+from hayate.core.reply import SmtpReply
+from hayate.store.base import Store
+
+RELAY_DENIED = "Relay access denied"
+
+
+class RelayPolicy:
+    """Implements :class:`hayate.core.seams.SmtpPolicy`."""
+
+    def __init__(self, store: Store, local_domains: list[str], cfg: PolicyConfig) -> None:
+        self.store = store
+        self.local_domains = {d.lower() for d in local_domains}
+        self.cfg = cfg
+        self.extra_sender_domains = {d.lower() for d in cfg.extra_sender_domains}
+
+    async def authenticate(self, username: str, password: str) -> str | None:
+        account = await self.store.authenticate(username, password)
+        if account is None or account.disabled:
+            return None
+        return account.address
+
+    async def check_sender(self, session: SessionInfo, sender: str) -> SmtpReply | None:
+        user = session.auth_user
+        if user is None or sender == "" or self.cfg.authenticated_senders == "any":
+            return None
+        sender_domain = domain_of(sender)
+        if sender_domain in self.extra_sender_domains:
+            return None
+        if self.cfg.authenticated_senders == "own_address":
+            if sender.lower() == user.lower():
+                return None
+        elif sender_domain == domain_of(user):
+            return None
+        return SmtpReply(
+            553, "5.7.1", f"<{sender}>: Sender address rejected: not owned by user {user}"
+        )
+
+    async def check_recipient(
+        self, session: SessionInfo, sender: str, recipient: str
+    ) -> SmtpReply | None:
+        domain = domain_of(recipient)
+        if domain in self.local_domains:
+            if await self._local_recipient_exists(recipient):
+                return None
+            return SmtpReply(
+                550, "5.1.1", f"<{recipient}>: Recipient address rejected: User unknown"
+            )
+        if session.auth_user is not None or session.relay_allowed:
+            return None
+        return SmtpReply(554, "5.7.1", f"<{recipient}>: {RELAY_DENIED}")
+
+    async def _local_recipient_exists(self, address: str) -> bool:
+        if await self.store.get_account(address) is not None:
+            return True
+        if await self.store.get_alias(address) is not None:
+            return True
+        return await self.store.get_alias("@" + domain_of(address)) is not None

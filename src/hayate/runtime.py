@@ -1,0 +1,203 @@
+"""Runtime wiring: the only place that builds concrete objects and connects the layers.
+
+One *worker* is a complete node: SMTP listeners, ingest, a spool shard, a scheduler and the
+delivery agents, on one asyncio loop. ``hayate serve`` runs one worker per CPU core (see
+``hayate.serve``); they share the listening sockets, and each owns ``spool/shard-N.db``.
+
+    SMTP server ─► RelayPolicy (store)        Scheduler ─► LocalDeliveryAgent (store)
+        │                                        ▲    └──► RemoteDeliveryAgent (resolver)
+        └──► Ingest ─► Spool (group commit) ─────┘
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hayate.config import Config
+from hayate.core.envelope import Listener
+from hayate.core.seams import DeliveryAgent
+from hayate.delivery.local import LocalDeliveryAgent
+from hayate.delivery.remote import RemoteDeliveryAgent
+from hayate.dns.resolver import CachingResolver
+from hayate.ingest.ingest import Ingest
+from hayate.ingest.routing import Router
+from hayate.policy.relay import RelayPolicy
+from hayate.queue.scheduler import Scheduler
+from hayate.smtp.server import SmtpServerSettings, start_smtp_server
+from hayate.store import open_store
+from hayate.store.base import Store
+from hayate.store.spool import Spool, adopt_shard, shard_paths, spool_path
+from hayate.tls import server_context
+
+log = logging.getLogger("hayate.runtime")
+
+SMTP_LISTENERS = {
+    "smtp": Listener.MX,
+    "submission": Listener.SUBMISSION,
+    "submissions": Listener.SUBMISSIONS,
+}
+STATS_INTERVAL = 2.0
+
+
+def stats_dir(cfg: Config) -> Path:
+    return cfg.data_dir / "run"
+
+
+@dataclass
+class WorkerStats:
+    """Counters one worker publishes for ``/metrics`` (summed over workers)."""
+
+    pid: int = 0
+    accepted: int = 0
+    delivered: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    held: int = 0
+    dsns: int = 0
+    active: int = 0
+    spool_commits: int = 0
+    smtp: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Everything one worker process runs."""
+
+    def __init__(self, cfg: Config, index: int, sockets: dict[str, socket.socket]) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.sockets = sockets
+        self.store: Store = open_store(cfg.store.url, cfg.sqlite_path)
+        self.spool = Spool(spool_path(cfg.spool_dir, index), index)
+        self.resolver = CachingResolver(cfg.dns.nameservers, cfg.dns.timeout, cfg.dns.cache_size)
+        self.remote = RemoteDeliveryAgent(cfg.delivery, cfg.hostname, self.resolver)
+        self.local = LocalDeliveryAgent(self.store)
+        self.router = Router(cfg.local_domains, cfg.transport)
+        self.ingest = Ingest(
+            hostname=cfg.hostname,
+            spool=self.spool,
+            router=self.router,
+            expand_alias=self.store.expand,
+        )
+        agents: dict[str, DeliveryAgent] = {"local": self.local, "remote": self.remote}
+        self.scheduler = Scheduler(
+            spool=self.spool,
+            agents=agents,
+            queue_cfg=cfg.queue,
+            delivery_cfg=cfg.delivery,
+            hostname=cfg.hostname,
+            send_bounce=self._send_bounce,
+        )
+        self.ingest.feed = self.scheduler
+        self.policy = RelayPolicy(self.store, cfg.local_domains, cfg.policy)
+        self.servers: list[asyncio.Server] = []
+        self.smtp_servers: list[object] = []
+        self._background: list[asyncio.Task[None]] = []
+
+    async def _send_bounce(self, recipient: str, dsn: bytes) -> str:
+        return await self.ingest.inject("", [recipient], dsn, origin="bounce")
+
+    def adopt_orphan_shards(self) -> None:
+        """Shards left by workers that no longer exist (fewer workers than last time)."""
+        count = self.cfg.worker_count
+        for path in shard_paths(self.cfg.spool_dir):
+            shard = int(path.stem.split("-")[1])
+            if shard >= count and shard % count == self.index:
+                moved = adopt_shard(self.spool, path)
+                log.info("took over %d message(s) from %s", moved, path.name)
+
+    async def start(self) -> None:
+        self.adopt_orphan_shards()
+        await self.store.create()
+        self.spool.committer.start()
+        await self.scheduler.start()
+        tls = None
+        if self.cfg.tls.cert and self.cfg.tls.key:
+            tls = server_context(self.cfg.tls.cert, self.cfg.tls.key)
+        for name, listener in SMTP_LISTENERS.items():
+            sock = self.sockets.get(name)
+            if sock is None:
+                continue
+            settings = SmtpServerSettings(
+                hostname=self.cfg.hostname,
+                listener=listener,
+                limits=self.cfg.limits,
+                policy=self.cfg.policy,
+                tls=tls,
+                relay_networks=tuple(self.cfg.relay_nets()),
+            )
+            server = await start_smtp_server(settings, self.policy, self.ingest, sock=sock)
+            self.smtp_servers.append(server)
+        http_sock = self.sockets.get("http")
+        if http_sock is not None:
+            from hayate.http.app import start_http_server
+
+            self._background.append(
+                asyncio.get_running_loop().create_task(start_http_server(self.cfg, http_sock))
+            )
+        self._background.append(asyncio.get_running_loop().create_task(self._publish_stats()))
+
+    def stats(self) -> WorkerStats:
+        s = self.scheduler.stats
+        smtp: dict[str, int] = {}
+        for server in self.smtp_servers:
+            counters = getattr(server, "stats", None)
+            if counters is None:
+                continue
+            for key, value in vars(counters).items():
+                if isinstance(value, int):
+                    smtp[key] = smtp.get(key, 0) + value
+        return WorkerStats(
+            pid=os.getpid(),
+            accepted=self.ingest.accepted,
+            delivered=s.delivered,
+            deferred=s.deferred,
+            bounced=s.bounced,
+            held=s.held,
+            dsns=s.dsns,
+            active=self.scheduler.active,
+            spool_commits=self.spool.committer.commits,
+            smtp=smtp,
+        )
+
+    async def _publish_stats(self) -> None:
+        folder = stats_dir(self.cfg)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"worker-{self.index}.json"
+        while True:
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(self.stats())))
+            tmp.replace(target)
+            await asyncio.sleep(STATS_INTERVAL)
+
+    async def stop(self) -> None:
+        for server in self.smtp_servers:
+            close = getattr(server, "close", None)
+            if close is not None:
+                close()
+        for task in self._background:
+            task.cancel()
+        await self.scheduler.stop()
+        await self.spool.committer.stop()
+        await self.remote.close()
+        await self.store.close()
+        self.spool.close()
+
+
+async def run_worker(cfg: Config, index: int, sockets: dict[str, socket.socket],
+                     stop: asyncio.Event) -> None:
+    worker = Worker(cfg, index, sockets)
+    await worker.start()
+    log.info("worker %d (pid %d) running", index, os.getpid())
+    try:
+        await stop.wait()
+    finally:
+        started = time.monotonic()
+        await worker.stop()
+        log.info("worker %d stopped in %.1fs", index, time.monotonic() - started)

@@ -1,0 +1,131 @@
+"""The store's SQL schema as numbered migrations, and the two SQL dialects it is written for.
+
+Tables (version 1):
+
+- ``accounts(id, address UNIQUE, domain, password_hash, created, quota_bytes, used_bytes,
+  disabled)``: ``address`` lower-cased; ``password_hash`` an argon2 PHC string.
+- ``aliases(source, target, position)``: one row per target; ``source`` is an address or a
+  catch-all ``@domain``; ``position`` keeps the targets' order.
+- ``mailboxes(id, account, name, uidvalidity, uidnext, highestmodseq, special_use,
+  subscribed)``: ``account`` references accounts(id) ON DELETE CASCADE; UNIQUE(account, name).
+- ``messages(id, mailbox_id, uid, modseq, internaldate, size, flags, body)``: ``mailbox_id``
+  references mailboxes(id) ON DELETE CASCADE; UNIQUE(mailbox_id, uid); ``flags`` space
+  separated.
+- ``schema_version(version, description, applied)``: one row per applied migration.
+
+A later issue adds a migration by appending to :data:`MIGRATIONS` (never edit an applied
+one). Statements are written once with ``{pk}``, ``{int}``, ``{real}``, ``{blob}`` and
+``{bool}`` standing for the column types that differ between SQLite and PostgreSQL, and
+``?`` for parameters (the PostgreSQL engine turns them into ``%s``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Column types (and a migration lock) of one SQL engine."""
+
+    name: str
+    pk: str
+    int: str
+    real: str
+    blob: str
+    bool: str
+    migrate_lock: str | None = None  # statement that serializes concurrent migrate() calls
+
+    def render(self, statement: str) -> str:
+        return statement.format(
+            pk=self.pk, int=self.int, real=self.real, blob=self.blob, bool=self.bool
+        )
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    pk="INTEGER PRIMARY KEY AUTOINCREMENT",  # AUTOINCREMENT: ids are never reused
+    int="INTEGER",
+    real="REAL",
+    blob="BLOB",
+    bool="INTEGER",
+    migrate_lock=None,  # BEGIN IMMEDIATE already takes the database's write lock
+)
+
+POSTGRESQL = Dialect(
+    name="postgresql",
+    pk="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    int="BIGINT",
+    real="DOUBLE PRECISION",
+    blob="BYTEA",
+    bool="BOOLEAN",
+    # Arbitrary constant key ("hayate" in ASCII); held until the transaction ends.
+    migrate_lock="SELECT pg_advisory_xact_lock(115563428245349)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " description TEXT NOT NULL,"
+    " applied {real} NOT NULL)"
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "accounts, aliases, mailboxes, messages",
+        (
+            """CREATE TABLE accounts (
+                id {pk},
+                address TEXT NOT NULL UNIQUE,
+                domain TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created {real} NOT NULL,
+                quota_bytes {int} NOT NULL DEFAULT 0,
+                used_bytes {int} NOT NULL DEFAULT 0,
+                disabled {bool} NOT NULL DEFAULT FALSE
+            )""",
+            "CREATE INDEX accounts_domain ON accounts (domain)",
+            """CREATE TABLE aliases (
+                source TEXT NOT NULL,
+                target TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                PRIMARY KEY (source, target)
+            )""",
+            """CREATE TABLE mailboxes (
+                id {pk},
+                account {int} NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                uidvalidity {int} NOT NULL,
+                uidnext {int} NOT NULL DEFAULT 1,
+                highestmodseq {int} NOT NULL DEFAULT 1,
+                special_use TEXT,
+                subscribed {bool} NOT NULL DEFAULT TRUE,
+                UNIQUE (account, name)
+            )""",
+            """CREATE TABLE messages (
+                id {pk},
+                mailbox_id {int} NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+                uid {int} NOT NULL,
+                modseq {int} NOT NULL,
+                internaldate {real} NOT NULL,
+                size {int} NOT NULL,
+                flags TEXT NOT NULL DEFAULT '',
+                body {blob} NOT NULL,
+                UNIQUE (mailbox_id, uid)
+            )""",
+        ),
+    ),
+)
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version

@@ -1,0 +1,210 @@
+"""The :class:`Store` interface implemented once over SQL: checks arguments, hashes passwords,
+and runs the transactions of ``hayate.store.ops`` through the engine's ``_run``.
+
+An engine subclass supplies the connection handling: ``create``, ``close`` and ``_run``,
+which drives one op inside one transaction (a write transaction when ``write`` is true).
+Passwords are hashed before the transaction starts, so no lock is held while argon2 runs.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+
+from hayate.core.seams import Clock, SystemClock
+from hayate.store import ops
+from hayate.store.addresses import (
+    domain_of,
+    join_flags,
+    normalize_address,
+    normalize_alias_source,
+    normalize_domain,
+    normalize_mailbox,
+)
+from hayate.store.base import (
+    INBOX,
+    Account,
+    Alias,
+    InvalidAddress,
+    MailboxInfo,
+    Store,
+    StoredMessage,
+)
+from hayate.store.passwords import Passwords
+from hayate.store.schema import Dialect
+
+OpFactory = Callable[[], ops.Op[ops.T]]
+
+
+class SqlStore(Store):
+    """Everything but the connection; see the engines ``SqliteStore`` and ``PostgresStore``."""
+
+    dialect: Dialect
+
+    def __init__(self, passwords: Passwords | None = None, clock: Clock | None = None) -> None:
+        self._own_passwords = passwords is None
+        self.passwords = passwords or Passwords()
+        self.clock: Clock = clock or SystemClock()
+
+    @abstractmethod
+    async def _run(self, op: OpFactory[ops.T], *, write: bool) -> ops.T:
+        """Run the op made by ``op()`` in one transaction and return its result."""
+
+    def _close_passwords(self) -> None:
+        if self._own_passwords:
+            self.passwords.close()
+
+    async def migrate(self) -> list[int]:
+        now = self.clock.now()
+        return await self._run(lambda: ops.migrate(self.dialect, now), write=True)
+
+    async def schema_version(self) -> int:
+        return await self._run(ops.schema_version, write=False)
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def add_account(self, address: str, password: str, quota_bytes: int = 0) -> Account:
+        addr = normalize_address(address)
+        _check_password(password)
+        _check_quota(quota_bytes)
+        hashed = await self.passwords.hash(password)
+        now = self.clock.now()
+        return await self._run(
+            lambda: ops.add_account(addr, domain_of(addr), hashed, quota_bytes, now), write=True
+        )
+
+    async def delete_account(self, address: str) -> bool:
+        addr = normalize_address(address)
+        return await self._run(lambda: ops.delete_account(addr), write=True)
+
+    async def get_account(self, address: str) -> Account | None:
+        try:
+            addr = normalize_address(address)
+        except InvalidAddress:
+            return None
+        return await self._run(lambda: ops.get_account(addr), write=False)
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        dom = None if domain is None else normalize_domain(domain)
+        return await self._run(lambda: ops.list_accounts(dom), write=False)
+
+    async def set_password(self, address: str, password: str) -> bool:
+        addr = normalize_address(address)
+        _check_password(password)
+        hashed = await self.passwords.hash(password)
+        return await self._run(lambda: ops.set_password(addr, hashed), write=True)
+
+    async def set_quota(self, address: str, quota_bytes: int) -> bool:
+        addr = normalize_address(address)
+        _check_quota(quota_bytes)
+        return await self._run(lambda: ops.set_quota(addr, quota_bytes), write=True)
+
+    async def set_disabled(self, address: str, disabled: bool) -> bool:
+        addr = normalize_address(address)
+        return await self._run(lambda: ops.set_disabled(addr, disabled), write=True)
+
+    async def authenticate(self, address: str, password: str) -> Account | None:
+        try:
+            addr = normalize_address(address)
+        except InvalidAddress:
+            await self.passwords.verify_dummy(password)
+            return None
+        found = await self._run(lambda: ops.credentials(addr), write=False)
+        if found is None:
+            await self.passwords.verify_dummy(password)
+            return None
+        account_id, stored, account = found
+        if not await self.passwords.verify(stored, password) or account.disabled:
+            return None
+        if self.passwords.needs_rehash(stored):
+            fresh = await self.passwords.hash(password)
+            await self._run(lambda: ops.replace_hash(account_id, stored, fresh), write=True)
+        return account
+
+    # -- aliases -------------------------------------------------------------------------
+
+    async def add_alias(self, source: str, targets: list[str]) -> Alias:
+        src = normalize_alias_source(source)
+        if isinstance(targets, str):
+            raise TypeError("targets must be a list of addresses, not a string")
+        unique = list(dict.fromkeys(normalize_address(t) for t in targets))
+        if not unique:
+            raise InvalidAddress(f"alias {src} needs at least one target")
+        return await self._run(lambda: ops.set_alias(src, unique), write=True)
+
+    async def delete_alias(self, source: str) -> bool:
+        src = normalize_alias_source(source)
+        return await self._run(lambda: ops.delete_alias(src), write=True)
+
+    async def get_alias(self, source: str) -> list[str] | None:
+        src = normalize_alias_source(source)
+        return await self._run(lambda: ops.get_alias(src), write=False)
+
+    async def list_aliases(self) -> list[Alias]:
+        return await self._run(ops.list_aliases, write=False)
+
+    async def expand(self, address: str, max_depth: int = 10) -> list[str]:
+        addr = normalize_address(address)
+        return await self._run(lambda: ops.expand(addr, max_depth), write=False)
+
+    # -- mailboxes -----------------------------------------------------------------------
+
+    async def create_mailbox(
+        self, address: str, name: str, special_use: str | None = None
+    ) -> MailboxInfo:
+        addr = normalize_address(address)
+        box = normalize_mailbox(name)
+        now = self.clock.now()
+        return await self._run(lambda: ops.create_mailbox(addr, box, special_use, now), write=True)
+
+    async def list_mailboxes(self, address: str) -> list[MailboxInfo]:
+        addr = normalize_address(address)
+        return await self._run(lambda: ops.list_mailboxes(addr), write=False)
+
+    async def deliver(
+        self,
+        address: str,
+        data: bytes,
+        mailbox: str = INBOX,
+        flags: tuple[str, ...] = (),
+        internaldate: float | None = None,
+    ) -> int:
+        addr = normalize_address(address)
+        box = normalize_mailbox(mailbox)
+        join_flags(flags)  # refuse bad flags before the transaction
+        when = self.clock.now() if internaldate is None else internaldate
+        body = bytes(data)
+        return await self._run(lambda: ops.deliver(addr, box, body, flags, when), write=True)
+
+    async def deliver_many(self, items: list[tuple[str, bytes]]) -> list[int]:
+        if not items:
+            return []
+        batch = [(normalize_address(a), bytes(d)) for a, d in items]
+        when = self.clock.now()
+        return await self._run(lambda: ops.deliver_many(batch, when), write=True)
+
+    async def list_messages(self, address: str, mailbox: str = INBOX) -> list[StoredMessage]:
+        addr, box = normalize_address(address), normalize_mailbox(mailbox)
+        return await self._run(lambda: ops.list_messages(addr, box), write=False)
+
+    async def fetch_message(self, address: str, mailbox: str, uid: int) -> bytes | None:
+        addr, box = normalize_address(address), normalize_mailbox(mailbox)
+        return await self._run(lambda: ops.fetch_message(addr, box, uid), write=False)
+
+    async def count_messages(self, address: str, mailbox: str = INBOX) -> int:
+        addr, box = normalize_address(address), normalize_mailbox(mailbox)
+        return await self._run(lambda: ops.count_messages(addr, box), write=False)
+
+    async def delete_message(self, address: str, mailbox: str, uid: int) -> bool:
+        addr, box = normalize_address(address), normalize_mailbox(mailbox)
+        return await self._run(lambda: ops.delete_message(addr, box, uid), write=True)
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or not password:
+        raise ValueError("a password must be a non-empty string")
+
+
+def _check_quota(quota_bytes: int) -> None:
+    if quota_bytes < 0:
+        raise ValueError("quota_bytes must be 0 (unlimited) or more")
