@@ -72,15 +72,24 @@ class HayateRelay:
     name = "Hayate"
 
     def __init__(
-        self, nexthop_port: int, base: Path | None = None, start_timeout: float = 60.0
+        self,
+        nexthop_port: int,
+        base: Path | None = None,
+        start_timeout: float = 30.0,
+        root: Path | None = None,
     ) -> None:
+        """Start in a new temporary folder under ``base``, or in ``root`` (then reusing its
+        spool, and leaving the folder in place on close)."""
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="hayate-bench-", dir=base))
+        self.owns_root = root is None
+        self.root = (
+            root if root is not None else Path(tempfile.mkdtemp(prefix="hayate-bench-", dir=base))
+        )
         self.log_path = self.root / "hayate.log"
         self.config = write_config(
             self.root, smtp_port=self.port, nexthop=f"127.0.0.1:{nexthop_port}"
         )
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
         try:
             self.proc = subprocess.Popen(
@@ -109,7 +118,7 @@ class HayateRelay:
     def usage(self) -> Usage:
         """CPU and memory of ``hayate serve`` and all its worker processes (its session)."""
         if self.proc is None:
-            return Usage(0.0, 0, 0, 0)
+            return Usage(0.0, 0, 0, 0, 0)
         return session_usage(self.proc.pid)
 
     @property
@@ -131,7 +140,9 @@ class HayateRelay:
                 stop_process(self.proc, grace=10.0)
         finally:
             self._log.close()
-            if os.environ.get("BENCH_KEEP"):
+            if not self.owns_root:
+                pass
+            elif os.environ.get("BENCH_KEEP"):
                 print(f"  (kept {self.root})")
             else:
                 shutil.rmtree(self.root, ignore_errors=True)

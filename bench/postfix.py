@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.procs import Usage, free_port, kill_session, session_usage, wait_banner
+from bench.procs import Usage, free_port, kill_session, pid_alive, session_usage, wait_banner
 
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
@@ -142,12 +142,12 @@ class PostfixRelay:
     def usage(self) -> Usage:
         """CPU and memory of master and all its services (master's session)."""
         if self.sid is None:
-            return Usage(0.0, 0, 0, 0)
+            return Usage(0.0, 0, 0, 0, 0)
         return session_usage(self.sid)
 
     def alive(self) -> str | None:
         """None while master runs, else why not."""
-        if self.sid is None or not session_usage(self.sid).processes:
+        if self.sid is None or not pid_alive(self.sid):
             return f"postfix master is gone: {self._log_tail()}"
         return None
 

@@ -20,6 +20,16 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def interrupt_on_term() -> None:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so cleanup runs."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -73,14 +83,15 @@ class Usage:
     """CPU seconds (user+system, reaped children included) and resident memory of a session."""
 
     cpu: float
-    rss_kb: int  # sum of VmRSS now
+    rss_kb: int  # sum of VmRSS now (pages shared between the processes count once per process)
     hwm_kb: int  # sum of each live process's own peak (VmHWM)
+    pss_kb: int  # sum of Pss now: shared pages split between their users, so no double count
     processes: int
 
 
 def session_usage(sid: int) -> Usage:
     cpu_ticks = 0
-    rss = hwm = count = 0
+    rss = hwm = pss = count = 0
     for pid in session_pids(sid):
         stat = _stat_fields(pid)
         if stat is None:
@@ -90,17 +101,29 @@ def session_usage(sid: int) -> Usage:
         status = _status_kb(pid)
         rss += status.get("VmRSS", 0)
         hwm += status.get("VmHWM", 0)
+        pss += _pss_kb(pid)
         count += 1
-    return Usage(cpu_ticks / CLOCK_TICKS, rss, hwm, count)
+    return Usage(cpu_ticks / CLOCK_TICKS, rss, hwm, pss, count)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class RssSampler:
-    """Samples a session's summed VmRSS in a thread and keeps the peak."""
+    """Samples a session's summed VmRSS and Pss in a thread and keeps the peaks."""
 
-    def __init__(self, sid: int, interval: float = 0.25) -> None:
+    def __init__(self, sid: int, interval: float = 0.5) -> None:
         self.sid = sid
         self.interval = interval
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"rss-{sid}", daemon=True)
 
@@ -114,7 +137,9 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, session_usage(self.sid).rss_kb)
+            now = session_usage(self.sid)
+            self.peak_kb = max(self.peak_kb, now.rss_kb)
+            self.peak_pss_kb = max(self.peak_pss_kb, now.pss_kb)
             self._stop.wait(self.interval)
 
 
@@ -166,3 +191,14 @@ def _status_kb(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
     return out
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from bench.hayate import HayateRelay, missing_hayate
 from bench.postfix import PostfixRelay, missing_postfix
-from bench.procs import RssSampler, Usage, free_port, wait_banner
+from bench.procs import RssSampler, Usage, free_port, interrupt_on_term, wait_banner
 from bench.smtptools import Sink, Source, missing_tools
 
 SMALL, LARGE = 2048, 51200
@@ -102,25 +102,17 @@ def run_case(
         note = ""
         target = relay.port if relay else sink_port
         with Source(target, sessions=case.sessions, count=case.count, size=case.size) as source:
+            next_check = start
             while True:
                 received, changed = sink.count()
                 now = time.monotonic()
                 if received >= case.count:
                     break
-                if now > deadline:
-                    note = f"timeout after {timeout:.0f}s"
-                    break
-                if now - max(changed, start) > STALL_SECONDS:
-                    note = f"stalled: nothing arrived for {STALL_SECONDS:.0f}s"
-                    break
-                status = source.poll()
-                if status not in (None, 0):
-                    note = f"smtp-source failed ({status}): {source.errors()}"
-                    break
-                if relay and (gone := relay.alive()):
-                    note = gone
-                    break
-                time.sleep(0.005)
+                if now >= next_check:  # the dearer checks, four times a second
+                    next_check = now + 0.25
+                    if note := _trouble(relay, source, now, start, changed, deadline):
+                        break
+                time.sleep(0.002)
             elapsed = changed - start if received >= case.count else now - start
             if not note and source.errors():
                 note = f"smtp-source: {source.errors()}"
@@ -130,6 +122,22 @@ def run_case(
     return Result(
         name, case.size, case.sessions, case.count, received, elapsed, after - before, note
     )
+
+
+def _trouble(
+    relay: Relay | None, source: Source, now: float, start: float, changed: float, deadline: float
+) -> str:
+    """Why to stop waiting for the sink ('' to go on)."""
+    if now > deadline:
+        return f"timeout after {deadline - start:.0f}s"
+    if now - max(changed, start) > STALL_SECONDS:
+        return f"stalled: nothing arrived for {STALL_SECONDS:.0f}s"
+    status = source.poll()
+    if status not in (None, 0):
+        return f"smtp-source failed ({status}): {source.errors()}"
+    if relay and (gone := relay.alive()):
+        return gone
+    return ""
 
 
 def warm_up(relay: Relay, sink_port: int, workdir: Path) -> str | None:
@@ -197,6 +205,7 @@ def started(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    interrupt_on_term()
     if problem := missing_tools():
         print(f"cannot run the relay benchmark: {problem}")
         return 2
@@ -245,12 +254,13 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_case(relay_or_none, sink_port, case, workdir, timeout)
                     results.append(r)
                     note = f"  ! {r.note}" if r.note else ""
+                    cpu = f"{r.cpu_us_per_msg:>11.0f}" if relay_or_none else f"{'-':>11}"
                     print(
                         f"  {case.label():<12} {r.relay:<8} {r.received:>6} {r.seconds:>7.2f} "
-                        f"{r.rate:>8.0f} {r.cpu_us_per_msg:>11.0f}{note}",
+                        f"{r.rate:>8.0f} {cpu}{note}",
                         flush=True,
                     )
-    peaks = {kind: sampler.peak_kb for kind, sampler in samplers.items()}
+    peaks = {kind: (s.peak_kb, s.peak_pss_kb) for kind, s in samplers.items()}
     print_summary(cases, results, skipped, peaks)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
@@ -279,7 +289,10 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
 
 
 def print_summary(
-    cases: list[Case], results: list[Result], skipped: dict[str, str], peaks: dict[str, int]
+    cases: list[Case],
+    results: list[Result],
+    skipped: dict[str, str],
+    peaks: dict[str, tuple[int, int]],
 ) -> None:
     print()
     print("msg/s, end to end (median over rounds; '-' = skipped or incomplete)")
@@ -306,10 +319,10 @@ def print_summary(
     for name in ("Hayate", "Postfix"):
         cpu = median_cpu(results, name)
         if cpu is not None:
-            peak = peaks.get(name, 0)
+            rss, pss = peaks.get(name, (0, 0))
             print(
-                f"  {name}: median CPU {cpu:.0f} µs/msg (whole process session), "
-                f"peak RSS {peak / 1024:.0f} MB (sum over its processes)"
+                f"  {name}: median CPU {cpu:.0f} µs/msg (its whole process session); peak memory "
+                f"summed over its processes: RSS {rss / 1024:.0f} MB, PSS {pss / 1024:.0f} MB"
             )
     for name, reason in skipped.items():
         print(f"  {name} columns skipped: {reason}")

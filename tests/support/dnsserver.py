@@ -293,6 +293,11 @@ class _UdpServer(socketserver.UDPServer):
         self.owner = owner
         super().__init__(("127.0.0.1", 0), _UdpHandler)
 
+    def server_bind(self) -> None:
+        # Room for bursts (hundreds of queries at once) so the kernel does not drop them.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        super().server_bind()
+
 
 class _UdpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:

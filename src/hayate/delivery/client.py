@@ -252,9 +252,7 @@ class SmtpClient:
             ) from None
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
-            raise SessionFailed(
-                SmtpReply(451, "4.4.1", f"connect to {relay}: {reason}")
-            ) from None
+            raise SessionFailed(SmtpReply(451, "4.4.1", f"connect to {relay}: {reason}")) from None
         client = cls(wire, host, ip, port, command_timeout)
         try:
             await client._start(helo_name, tls, tls_context, connect_timeout)

@@ -31,8 +31,8 @@ from hayate.delivery.client import (
     SessionFailed,
     SmtpClient,
     TlsFailed,
-    Transaction,
     TlsLevel,
+    Transaction,
     no_verify_context,
 )
 from hayate.delivery.pool import ConnectionPool, PoolKey
@@ -165,9 +165,7 @@ class _Delivery:
                         self.route.note(_target_of(client), exc.reply)
                     log.debug("%s: %s, reconnecting", self.job.queue_id, exc.reply)
                     continue
-                return [
-                    DeliveryResult(r, Outcome.DEFERRED, exc.reply, client.relay) for r in chunk
-                ]
+                return [DeliveryResult(r, Outcome.DEFERRED, exc.reply, client.relay) for r in chunk]
             if tx.remote:
                 stats.transactions += 1
             results = self._results(chunk, tx, client.relay)
@@ -181,7 +179,10 @@ class _Delivery:
                 continue
             if any(r.outcome is Outcome.DELIVERED for r in results):
                 stats.messages_sent += 1
-            if not client.usable or client.transactions >= self.agent.config.messages_per_connection:
+            if (
+                not client.usable
+                or client.transactions >= self.agent.config.messages_per_connection
+            ):
                 self.client = None
                 client.quit_nowait()
             return results
@@ -238,7 +239,9 @@ class _Delivery:
     def _results(chunk: Sequence[str], tx: Transaction, relay: str) -> list[DeliveryResult]:
         from_reply = DeliveryResult.from_reply
         remote = tx.remote
-        return [from_reply(r, reply, relay, remote) for r, reply in zip(chunk, tx.replies, strict=True)]
+        return [
+            from_reply(r, reply, relay, remote) for r, reply in zip(chunk, tx.replies, strict=True)
+        ]
 
 
 def _target_of(client: SmtpClient) -> Target:

@@ -27,14 +27,18 @@ def _split_enhanced(code: int, texts: list[str]) -> SmtpReply:
     """Build a reply, moving a leading "X.Y.Z" that matches the code's class out of the text."""
     first = texts[0]
     token, _, rest = first.partition(" ")
-    if len(token) >= 5 and token[1] == "." and token[0] == str(code // 100):
-        if _ENHANCED.match(token):
-            texts[0] = rest
-            for i in range(1, len(texts)):
-                t = texts[i]
-                if t.startswith(token):
-                    texts[i] = t[len(token) :].lstrip(" ")
-            return SmtpReply(code, token, "\n".join(texts))
+    if (
+        len(token) >= 5
+        and token[1] == "."
+        and token[0] == str(code // 100)
+        and _ENHANCED.match(token)
+    ):
+        texts[0] = rest
+        for i in range(1, len(texts)):
+            t = texts[i]
+            if t.startswith(token):
+                texts[i] = t[len(token) :].lstrip(" ")
+        return SmtpReply(code, token, "\n".join(texts))
     return SmtpReply(code, "", "\n".join(texts))
 
 

@@ -94,7 +94,9 @@ def build_dsn(
     when = arrival_time if now is None else now
     headers = _header_section(original_message)
     status_texts = [sender, reporting_mta] + [
-        s for f in failures for s in (f.address, f.diagnostic, f.original_recipient or "")
+        s
+        for f in failures
+        for s in (f.address, f.diagnostic, f.original_recipient or "", f.remote_mta or "")
     ]
     is_global = not all(s.isascii() for s in status_texts) or not headers.isascii()
 

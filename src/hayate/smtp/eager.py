@@ -62,7 +62,8 @@ class _Resume(Generic[T]):
                     return stop.value  # type: ignore[no-any-return]
 
 
-async def _finish(coro: Coroutine[Any, Any, T], first: Any) -> T:
+async def finish_suspended(coro: Coroutine[Any, Any, T], first: Any) -> T:
+    """Await the rest of ``coro``, which already yielded ``first`` to its (absent) Task."""
     return await _Resume(coro, first)
 
 
@@ -75,4 +76,4 @@ def run_eagerly(
     except StopIteration as stop:
         value: T = stop.value
         return value
-    return Suspended(loop.create_task(_finish(coro, first)))
+    return Suspended(loop.create_task(finish_suspended(coro, first)))

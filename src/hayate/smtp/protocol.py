@@ -2,13 +2,14 @@
 
 States: ``CMD`` (reading command lines), ``AUTH`` (reading SASL responses), ``DATA`` (reading
 a message), ``WAIT`` (an event is with the adapter; bytes are buffered, nothing is parsed),
-``TLS`` (STARTTLS answered; plaintext is discarded until ``tls_started``), ``CLOSED``.
+``TLS`` (STARTTLS answered: bytes that followed it in the same read were discarded, later
+bytes are decrypted ones and wait for ``tls_started``), ``CLOSED`` (input is ignored).
 
 Strategies:
 - PIPELINING: ``feed`` parses every complete line in the buffer in order and queues the replies;
   the adapter writes them in one go with ``data_to_send``. Partial lines wait for more bytes.
-- DATA is read in bulk: the end is found with ``bytearray.find(b"\\r\\n.\\r\\n")`` (the buffer starts
-  with a virtual CRLF so an empty message and a first-line dot need no special case), and
+- DATA is read in bulk: the end is found with ``bytearray.find`` of CRLF.CRLF (the buffer
+  starts with a virtual CRLF so an empty message and a first-line dot need no special case), and
   dot-unstuffing is one ``bytes.replace``.
 - Smuggling (CVE-2023-51764): only CRLF.CRLF ends the data. A bare CR or LF anywhere in the
   message makes it rejected with 550 5.5.2 after the real end; a command line ending in a bare
@@ -76,6 +77,13 @@ class MachineConfig:
 class SmtpMachine:
     """One SMTP session's protocol state. See the module docstring for the states."""
 
+    __slots__ = (
+        "_auth_login_user", "_auth_step", "_body_8bit", "_buf", "_close", "_data", "_envid",
+        "_out", "_pending_rcpt", "_pending_sender", "_pos", "_rcpts", "_ret", "_scan",
+        "_sender", "_skipping", "_smtputf8", "_too_big", "accepted", "auth_user", "bad_commands",
+        "cfg", "commands", "esmtp", "helo", "max_line", "mode", "rejected", "tls", "version",
+    )
+
     def __init__(self, cfg: MachineConfig, tls: bool = False) -> None:
         self.cfg = cfg
         self.tls = tls
@@ -87,7 +95,8 @@ class SmtpMachine:
         self.bad_commands = 0
         self.accepted = 0
         self.rejected = 0
-        self._mode = CMD
+        self.mode = CMD  # read-only for adapters: CMD, AUTH, DATA, WAIT, TLS or CLOSED
+        self.max_line = cfg.max_line_length
         self._out: list[bytes] = []
         self._buf = b""
         self._pos = 0
@@ -98,32 +107,35 @@ class SmtpMachine:
         self._close: Close | None = None
         self._auth_step = _PLAIN
         self._auth_login_user = ""
-        self._reset_transaction()
+        self._sender: str | None = None  # set once MAIL was accepted
+        self._pending_sender = ""
+        self._pending_rcpt = ""
+        self._rcpts: list[str] = []
+        self._smtputf8 = False
+        self._body_8bit = False
+        self._envid: str | None = None
+        self._ret: str | None = None
 
     # ----------------------------------------------------------------- adapter interface
 
     @property
-    def mode(self) -> int:
-        return self._mode
-
-    @property
     def in_data(self) -> bool:
-        return self._mode == DATA
+        return self.mode == DATA
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet consumed."""
-        if self._mode == DATA:
+        if self.mode == DATA:
             return len(self._data)
         return len(self._buf) - self._pos
 
     def feed(self, data: bytes) -> Event | None:
         """Take bytes from the client; return the first event that needs the adapter, if any."""
-        mode = self._mode
+        mode = self.mode
         if mode == DATA:
             self._data += data
-        elif mode >= TLS:
-            return self.next_event()
+        elif mode == CLOSED:
+            return None
         elif self._pos < len(self._buf):
             self._buf = self._buf[self._pos :] + data
             self._pos = 0
@@ -135,13 +147,13 @@ class SmtpMachine:
     def next_event(self) -> Event | None:
         """Parse buffered bytes until an event is due (returned) or more bytes are needed."""
         while True:
-            mode = self._mode
-            if mode == CMD or mode == AUTH:
+            mode = self.mode
+            if mode in (CMD, AUTH):
                 buf = self._buf
                 pos = self._pos
                 nl = buf.find(b"\n", pos)
                 if nl < 0:
-                    if len(buf) - pos > self.cfg.max_line_length:
+                    if len(buf) - pos > self.max_line:
                         self._skipping = True
                         self._buf = b""
                         self._pos = 0
@@ -153,7 +165,7 @@ class SmtpMachine:
                     self._fail_line(R.TOO_LONG)
                 elif nl == pos or buf[nl - 1] != 13:
                     self._fail_line(R.BARE_LF_CMD)
-                elif nl - 1 - pos > self.cfg.max_line_length:
+                elif nl - 1 - pos > self.max_line:
                     self._fail_line(R.TOO_LONG)
                 elif mode == CMD:
                     ev = self._command(buf[pos : nl - 1])
@@ -213,6 +225,11 @@ class SmtpMachine:
         else:
             self._error(R.AUTH_FAILED)
 
+    def auth_error(self, reply: SmtpReply) -> None:
+        """AUTH could not be checked (e.g. 454 4.7.0 temporary failure); counted as an error."""
+        self._expect_wait()
+        self._error(R.render(reply))
+
     def message_handled(self, reply: SmtpReply) -> None:
         """The sink's reply to :class:`MessageReceived` (250 … queued as …, or a refusal)."""
         self._expect_wait()
@@ -225,9 +242,9 @@ class SmtpMachine:
 
     def tls_started(self) -> None:
         """TLS is up after STARTTLS: forget everything learnt before it (RFC 3207 4.2)."""
-        if self._mode != TLS:
+        if self.mode != TLS:
             raise RuntimeError("tls_started without STARTTLS")
-        self._mode = CMD
+        self.mode = CMD
         self.tls = True
         self.helo = None
         self.esmtp = False
@@ -238,25 +255,25 @@ class SmtpMachine:
     def close_with(self, reply: bytes) -> None:
         """Queue a final reply (timeout, shutdown) and stop parsing."""
         self._out.append(reply)
-        self._mode = CLOSED
+        self.mode = CLOSED
         self._close = None
 
     # ----------------------------------------------------------------- internals
 
     def _expect_wait(self) -> None:
-        if self._mode != WAIT:
+        if self.mode != WAIT:
             raise RuntimeError("answer given while no event was pending")
-        self._mode = CMD
+        self.mode = CMD
 
     def _reset_transaction(self) -> None:
-        self._sender: str | None = None
+        self._sender = None
         self._pending_sender = ""
         self._pending_rcpt = ""
-        self._rcpts: list[str] = []
+        self._rcpts = []
         self._smtputf8 = False
         self._body_8bit = False
-        self._envid: str | None = None
-        self._ret: str | None = None
+        self._envid = None
+        self._ret = None
 
     def _error(self, reply: bytes) -> None:
         """Queue an error reply and count it; too many → 421 and close."""
@@ -264,12 +281,12 @@ class SmtpMachine:
         self.bad_commands += 1
         if self.bad_commands >= self.cfg.max_bad_commands:
             self._out.append(R.too_many_errors(self.cfg.hostname))
-            self._mode = CLOSED
+            self.mode = CLOSED
             self._close = Close("too many errors")
 
     def _fail_line(self, reply: bytes) -> None:
-        if self._mode == AUTH:
-            self._mode = CMD
+        if self.mode == AUTH:
+            self.mode = CMD
         self._error(reply)
 
     def _command(self, line: bytes) -> Event | None:
@@ -298,10 +315,12 @@ class SmtpMachine:
     # Each handler gets the argument text and whether it held non-ASCII characters.
 
     def _ehlo(self, arg: str, utf8: bool) -> Event | None:
-        return self._hello(arg, True)
+        self._hello(arg, True)
+        return None
 
     def _helo(self, arg: str, utf8: bool) -> Event | None:
-        return self._hello(arg, False)
+        self._hello(arg, False)
+        return None
 
     def _hello(self, arg: str, esmtp: bool) -> None:
         words = arg.split()
@@ -391,7 +410,7 @@ class SmtpMachine:
         self._body_8bit = body_8bit
         self._envid = envid
         self._ret = ret
-        self._mode = WAIT
+        self.mode = WAIT
         return CheckSender(address)
 
     def _rcpt(self, arg: str, utf8: bool) -> Event | None:
@@ -433,7 +452,7 @@ class SmtpMachine:
             self._out.append(R.TOO_MANY_RCPTS)
             return None
         self._pending_rcpt = address
-        self._mode = WAIT
+        self.mode = WAIT
         return CheckRecipient(sender, address)
 
     def _data_cmd(self, arg: str, utf8: bool) -> Event | None:
@@ -445,7 +464,7 @@ class SmtpMachine:
             self._error(R.NEED_RCPT)
         else:
             self._out.append(R.START_DATA)
-            self._mode = DATA
+            self.mode = DATA
             data = bytearray(b"\r\n")
             data += memoryview(self._buf)[self._pos :]
             self._data = data
@@ -479,7 +498,7 @@ class SmtpMachine:
         self._buf = bytes(data[end + 5 :])
         self._pos = 0
         self._data = bytearray()
-        self._mode = CMD
+        self.mode = CMD
         if self._too_big:
             self.rejected += 1
             self._out.append(R.SIZE_EXCEEDED)
@@ -511,7 +530,7 @@ class SmtpMachine:
             envid=self._envid,
             ret=self._ret,
         )
-        self._mode = WAIT
+        self.mode = WAIT
         return MessageReceived(envelope, message)
 
     def _rset(self, arg: str, utf8: bool) -> Event | None:
@@ -528,7 +547,7 @@ class SmtpMachine:
 
     def _quit(self, arg: str, utf8: bool) -> Event | None:
         self._out.append(R.BYE)
-        self._mode = CLOSED
+        self.mode = CLOSED
         return Close("quit")
 
     def _help(self, arg: str, utf8: bool) -> Event | None:
@@ -557,7 +576,7 @@ class SmtpMachine:
             discarded = len(self._buf) - self._pos
             self._buf = b""
             self._pos = 0
-            self._mode = TLS
+            self.mode = TLS
             return StartTls(discarded)
         return None
 
@@ -587,7 +606,7 @@ class SmtpMachine:
         if mechanism == "PLAIN":
             if initial is None:
                 self._auth_step = _PLAIN
-                self._mode = AUTH
+                self.mode = AUTH
                 self._out.append(R.AUTH_PLAIN_CHALLENGE)
                 return None
             raw = _b64(initial.encode("ascii"))
@@ -596,7 +615,7 @@ class SmtpMachine:
                 return None
             return self._plain(raw)
         if mechanism == "LOGIN":
-            self._mode = AUTH
+            self.mode = AUTH
             if initial is None:
                 self._auth_step = _LOGIN_USER
                 self._out.append(R.AUTH_USERNAME)
@@ -609,30 +628,30 @@ class SmtpMachine:
         if step is None:
             step = self._auth_step
         if line == b"*":
-            self._mode = CMD
+            self.mode = CMD
             self._out.append(R.AUTH_ABORTED)
             return None
         raw = _b64(line)
         if raw is None:
-            self._mode = CMD
+            self.mode = CMD
             self._error(R.AUTH_BASE64)
             return None
         if step == _PLAIN:
-            self._mode = CMD
+            self.mode = CMD
             return self._plain(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            self._mode = CMD
+            self.mode = CMD
             self._error(R.AUTH_FAILED)
             return None
         if step == _LOGIN_USER:
             self._auth_login_user = text
             self._auth_step = _LOGIN_PASS
-            self._mode = AUTH
+            self.mode = AUTH
             self._out.append(R.AUTH_PASSWORD)
             return None
-        self._mode = WAIT
+        self.mode = WAIT
         return Authenticate("LOGIN", self._auth_login_user, text)
 
     def _plain(self, raw: bytes) -> Event | None:
@@ -648,7 +667,7 @@ class SmtpMachine:
         if not user or (authzid and authzid != user):
             self._error(R.AUTH_FAILED)
             return None
-        self._mode = WAIT
+        self.mode = WAIT
         return Authenticate("PLAIN", user, password)
 
 

@@ -21,7 +21,9 @@ MAIL_OK = line(250, "2.1.0", "Ok")
 RCPT_OK = line(250, "2.1.5", "Ok")
 START_DATA = b"354 End data with <CR><LF>.<CR><LF>\r\n"
 BYE = line(221, "2.0.0", "Bye")
-HELP = line(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS AUTH")
+HELP = line(
+    214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS AUTH"
+)
 VRFY = line(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery")
 READY_TLS = line(220, "2.0.0", "Ready to start TLS")
 AUTH_OK = line(235, "2.7.0", "Authentication successful")
@@ -55,7 +57,9 @@ BAD_RECIPIENT = line(501, "5.1.3", "Error: bad recipient address syntax")
 UTF8_ADDRESS = line(553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8")
 
 AUTH_REQUIRED = line(530, "5.7.0", "Authentication required")
-ENCRYPTION_REQUIRED = line(538, "5.7.11", "Encryption required for requested authentication mechanism")
+ENCRYPTION_REQUIRED = line(
+    538, "5.7.11", "Encryption required for requested authentication mechanism"
+)
 AUTH_MECH = line(504, "5.5.4", "Unrecognized authentication type")
 AUTH_BASE64 = line(501, "5.5.2", "Error: cannot decode response")
 AUTH_ABORTED = line(501, "5.7.0", "Authentication aborted")

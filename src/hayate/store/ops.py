@@ -13,7 +13,8 @@ SQLite, so concurrent deliveries from any number of tasks or processes get disti
 in commit order, without gaps.
 
 Lock order (PostgreSQL row locks), to keep transactions from deadlocking one another:
-messages, then mailboxes, then accounts; several accounts in ascending address order.
+messages, then mailboxes, then accounts; a batch takes one address after the other in
+ascending order.
 
 Alias expansion (:func:`expand`). For each address, in this order: an exact alias rewrites
 it to its targets; else a local account keeps it; else a catch-all ``@domain`` alias
@@ -125,7 +126,13 @@ def add_account(
 
 
 def delete_account(address: str) -> Op[bool]:
-    # Lock the mailboxes first (see the lock order), then let the cascade remove them.
+    # Messages, then mailboxes, then the account (the lock order); the cascade from the
+    # account removes whatever a concurrent delivery added meanwhile.
+    yield Query(
+        "DELETE FROM messages WHERE mailbox_id IN (SELECT m.id FROM mailboxes m"
+        " JOIN accounts a ON a.id = m.account WHERE a.address = ?)",
+        (address,),
+    )
     yield Query(
         "UPDATE mailboxes SET uidnext = uidnext"
         " WHERE account = (SELECT id FROM accounts WHERE address = ?)",

@@ -1,25 +1,34 @@
 """The SQLite engine of the store: one file, stdlib ``sqlite3``, WAL mode.
 
 Durability: ``journal_mode=WAL`` and ``synchronous=FULL``, so a delivery whose ``deliver``
-call returned survives a crash of the process or of the machine. ``foreign_keys=ON`` makes
-deleting an account cascade to its mailboxes and messages.
+call returned has been fsync'd and survives a crash of the process or of the machine.
+``foreign_keys=ON`` makes deleting an account cascade to its mailboxes and messages.
 
 Several processes (Hayate runs one worker per core) open the same file. Every write runs in
-``BEGIN IMMEDIATE``, which takes the database's write lock up front (so a reader never has
-to upgrade its lock and deadlock); a process that finds the lock taken waits for it up to
-``busy_timeout`` (default 10 s) inside SQLite, then gets a StoreError. UIDs are allocated
-under that lock, so two processes never hand out the same UID.
+``BEGIN IMMEDIATE``, which takes the database's write lock up front (a reader never has to
+upgrade its lock, so two writers cannot deadlock), and UIDs are allocated under that lock:
+two processes never hand out the same UID. When another process holds the lock, SQLite's
+own busy handler would sleep with the event loop blocked (measured: up to 190 ms with two
+busy processes); instead the connection's busy timeout is 1 ms and a transaction that meets
+SQLITE_BUSY is rolled back and retried after an ``asyncio.sleep`` (1 ms doubling to 25 ms)
+until ``busy_timeout`` seconds have passed, then StoreError is raised. Nothing of a
+retried transaction was committed, and its op is made afresh for each attempt.
 
-Threading: MODE is chosen by measurement (see the report of the store issue); the
-connection is used by one thing at a time, guarded by an asyncio lock.
+Threading: the sqlite3 calls run directly on the event loop thread, one transaction at a
+time (an asyncio lock guards the connection), followed by one ``asyncio.sleep(0)`` so
+back-to-back transactions let other tasks run. Measured on the 2-vCPU machine with 2 KB
+messages (one transaction and one fdatasync per ``deliver``): 3.3k-4.8k deliveries/s
+directly, against 2.7k/s through a dedicated writer thread with an idle loop and only
+22-200/s through the thread when the loop is busy with other work (the thread waits for the
+GIL switch interval after every sqlite3 call). The price of the direct way is that the loop
+is busy for the length of one transaction (~0.25 ms for a delivery).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import time
 from pathlib import Path
 
 from hayate.core.seams import Clock
@@ -28,6 +37,13 @@ from hayate.store.base import StoreError
 from hayate.store.passwords import Passwords
 from hayate.store.schema import SQLITE
 from hayate.store.sqlstore import OpFactory, SqlStore
+
+_FIRST_RETRY = 0.001
+_MAX_RETRY = 0.025
+
+
+class _Busy(Exception):
+    """Another process holds the lock; the transaction was rolled back."""
 
 
 class SqliteStore(SqlStore):
@@ -40,25 +56,20 @@ class SqliteStore(SqlStore):
         path: Path,
         *,
         busy_timeout: float = 10.0,
-        threaded: bool = False,
         passwords: Passwords | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(passwords, clock)
         self.path = Path(path)
         self.busy_timeout = busy_timeout
-        self.threaded = threaded
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
-        self._executor: ThreadPoolExecutor | None = None
 
     async def create(self) -> None:
         if self._conn is not None:
             return
-        if self.threaded:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
         try:
-            self._conn = await self._call(self._connect)
+            self._conn = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
@@ -66,17 +77,17 @@ class SqliteStore(SqlStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path,
-            timeout=self.busy_timeout,
+            timeout=self.busy_timeout,  # opening may wait for another process's WAL setup
             isolation_level=None,  # we issue BEGIN / COMMIT ourselves
             check_same_thread=False,
         )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 1")  # waits happen in _run, off the loop
         except BaseException:
             conn.close()
             raise
@@ -86,52 +97,60 @@ class SqliteStore(SqlStore):
         conn, self._conn = self._conn, None
         if conn is not None:
             async with self._lock:
-                await self._call(conn.close)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+                conn.close()
         self._close_passwords()
 
-    async def _call(self, fn: Callable[[], ops.T]) -> ops.T:
-        if self._executor is None:
-            return fn()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
     async def _run(self, op: OpFactory[ops.T], *, write: bool) -> ops.T:
-        conn = self._conn
-        if conn is None:
-            raise StoreError("the store is not open (call create() first)")
-        async with self._lock:
-            try:
-                return await self._call(lambda: _transact(conn, op(), write))
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite: {exc}") from exc
-
-
-def _transact(conn: sqlite3.Connection, op: ops.Op[ops.T], write: bool) -> ops.T:
-    """Drive ``op`` inside one transaction on ``conn``; roll back on any exception."""
-    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-    try:
-        query = next(op)
+        deadline = time.monotonic() + self.busy_timeout
+        delay = _FIRST_RETRY
         while True:
-            cursor = conn.execute(query.sql, query.params)
-            result = ops.Result(cursor.fetchall(), cursor.rowcount)
-            query = op.send(result)
-    except StopIteration as stop:
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-        value: ops.T = stop.value
+            conn = self._conn
+            if conn is None:
+                raise StoreError("the store is not open (call create() first)")
+            async with self._lock:
+                try:
+                    value = _transact(conn, op, write)
+                except _Busy:
+                    pass
+                except sqlite3.Error as exc:
+                    raise StoreError(f"SQLite: {exc}") from exc
+                else:
+                    break
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"SQLite database {self.path} stayed locked by another process "
+                    f"for {self.busy_timeout:g} s"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY)
+        await asyncio.sleep(0)  # let other tasks run between back-to-back transactions
         return value
-    except BaseException:
-        _rollback(conn)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _transact(conn: sqlite3.Connection, make_op: OpFactory[ops.T], write: bool) -> ops.T:
+    """Run one op in one transaction; roll back on any exception, raise _Busy if locked."""
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        op = make_op()
+        try:
+            query = next(op)
+            while True:
+                cursor = conn.execute(query.sql, query.params)
+                query = op.send(ops.Result(cursor.fetchall(), cursor.rowcount))
+        except StopIteration as stop:
+            value: ops.T = stop.value
+        finally:
+            op.close()
+        conn.execute("COMMIT")
+        return value
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and _is_busy(exc):
+            raise _Busy from exc
         raise
-    finally:
-        op.close()
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")

@@ -137,7 +137,10 @@ class SqlStore(Store):
         return await self._run(lambda: ops.delete_alias(src), write=True)
 
     async def get_alias(self, source: str) -> list[str] | None:
-        src = normalize_alias_source(source)
+        try:
+            src = normalize_alias_source(source)
+        except InvalidAddress:
+            return None
         return await self._run(lambda: ops.get_alias(src), write=False)
 
     async def list_aliases(self) -> list[Alias]:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from tests.support.dnsserver import TestDnsServer, zone_text
 
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:  # so that `tests.support` imports without a pythonpath setting
-    sys.path.append(_ROOT)
-
-from tests.support.dnsserver import TestDnsServer, zone_text  # noqa: E402
-
-from hayate.dns import CachingResolver  # noqa: E402
+from hayate.dns import CachingResolver
 
 ZONES = {
     "example.test": zone_text(

@@ -122,6 +122,7 @@ async def test_ip_literals_need_no_lookup(
     assert await resolver.resolve_addresses("192.0.2.9") == ["192.0.2.9"]
     assert await resolver.resolve_addresses("[192.0.2.9]") == ["192.0.2.9"]
     assert await resolver.resolve_addresses("[IPv6:2001:DB8::1]") == ["2001:db8::1"]
+    assert await resolver.resolve_addresses("localhost") == ["127.0.0.1"]  # RFC 6761
     answer = await resolver.resolve_mx("[192.0.2.9]")
     assert answer.hosts == (MxHost(0, "192.0.2.9"),) and answer.implicit
     assert dns_server.queries == 0

@@ -174,8 +174,10 @@ def test_include_full_falls_back_to_headers_when_too_big() -> None:
 
 def test_crlf_everywhere_even_from_lf_input() -> None:
     lf_original = ORIGINAL.replace(b"\r\n", b"\n")
-    for raw in (make(original_message=lf_original), make(original_message=lf_original,
-                                                         include_full=True)):
+    for raw in (
+        make(original_message=lf_original),
+        make(original_message=lf_original, include_full=True),
+    ):
         assert b"\n" in raw
         assert re.search(rb"(?<!\r)\n", raw) is None, "bare LF"
         assert re.search(rb"\r(?!\n)", raw) is None, "bare CR"
@@ -214,7 +216,11 @@ def test_unbreakable_token_stays_under_the_hard_line_limit() -> None:
 
 def test_non_smtp_diagnostic_and_bad_status() -> None:
     failure = FailedRecipient(
-        "bob@example.net", "bogus", "connect to mx1.example.net: Connection refused", None, None,
+        "bob@example.net",
+        "bogus",
+        "connect to mx1.example.net: Connection refused",
+        None,
+        None,
         None,
     )
     bob = status_groups(parts(parse(make(failures=[failure])))[1])[1]
@@ -224,8 +230,12 @@ def test_non_smtp_diagnostic_and_bad_status() -> None:
 
 def test_delayed_report() -> None:
     failure = FailedRecipient(
-        "bob@example.net", "4.4.1", "connect to mx1.example.net: timed out",
-        "mx1.example.net", NOW - 60, None,
+        "bob@example.net",
+        "4.4.1",
+        "connect to mx1.example.net: timed out",
+        "mx1.example.net",
+        NOW - 60,
+        None,
     )
     until = ARRIVAL + 5 * 86400
     msg = parse(make(failures=[failure], action="delayed", retry_until=until))
@@ -246,7 +256,11 @@ def test_delayed_default_status_is_temporary() -> None:
 
 def test_non_ascii_addresses_use_global_delivery_status() -> None:
     failure = FailedRecipient(
-        "δοκιμή@παράδειγμα.δοκιμή", "5.1.1", "550 5.1.1 unknown user", None, None,
+        "δοκιμή@παράδειγμα.δοκιμή",
+        "5.1.1",
+        "550 5.1.1 unknown user",
+        None,
+        None,
         "Δοκιμή@παράδειγμα.δοκιμή",
     )
     original = "From: 山田 <山田@例え.テスト>\r\nSubject: こんにちは\r\n\r\nbody\r\n".encode()
@@ -307,8 +321,7 @@ def test_refuses_null_sender_and_empty_failures() -> None:
         ("alice@shop.test", b"Auto-Submitted: auto-notified; owner-email=x@y\r\n", False),
         (
             "alice@shop.test",
-            b"Content-Type: multipart/report; report-type=delivery-status;\r\n"
-            b' boundary="b"\r\n',
+            b'Content-Type: multipart/report; report-type=delivery-status;\r\n boundary="b"\r\n',
             False,
         ),
         (

@@ -1,0 +1,57 @@
+"""Helpers shared by the store tests: engines, a fake clock, cheap passwords, raw SQL access.
+
+Imported by ``conftest.py`` and the test modules as ``tests.unit.store.store_helpers``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+import psycopg
+from argon2 import PasswordHasher
+
+from hayate.store.passwords import Passwords
+from hayate.store.postgres import PostgresStore
+from hayate.store.sqlite import SqliteStore
+from hayate.store.sqlstore import SqlStore
+
+PG_DSN = os.environ.get("HAYATE_TEST_PG", "")
+ENGINES = ["sqlite", "postgresql"]
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.value = start
+
+    def now(self) -> float:
+        return self.value
+
+
+def fast_passwords() -> Passwords:
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def sibling(store: SqlStore, passwords: Passwords | None = None) -> SqlStore:
+    """A second, separately connected store on the same database (another worker or node)."""
+    pw = passwords or fast_passwords()
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.path, passwords=pw, clock=store.clock)
+    assert isinstance(store, PostgresStore)
+    return PostgresStore(store.url, schema=store.schema, passwords=pw, clock=store.clock)
+
+
+async def raw_rows(
+    store: SqlStore, sql: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """Run one query on the store's database behind its back (``?`` placeholders)."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as conn:
+            return conn.execute(sql, params).fetchall()
+    assert isinstance(store, PostgresStore)
+    async with await psycopg.AsyncConnection.connect(
+        store.url, autocommit=True, options=f"-c search_path={store.schema}"
+    ) as conn:
+        cursor = await conn.execute(sql.replace("?", "%s"), params)
+        return await cursor.fetchall() if cursor.description is not None else []
