@@ -2,10 +2,12 @@
 connections, through RemoteDeliveryAgent (pool, pipelining, reuse) — not a timed test.
 
     .venv/bin/python -m bench.delivery_client [-n 5000] [-s 2048] [-c 10] [--loop uvloop]
-        [--rounds 3] [--compare]
+        [--rounds 3] [--compare] [--streams]
 
 Prints msg/s and CPU µs per message of this process (the sink's CPU is not counted).
-``--compare`` also runs Postfix's smtp-source against the same sink with the same numbers
+``--streams`` also runs a bare asyncio-streams client doing the same exchange without pool
+or result bookkeeping (the yardstick for choosing a Protocol). ``--compare`` also runs
+Postfix's smtp-source against the same sink with the same numbers
 (``-d``: connections kept open), alternating with ours, as the ceiling for this machine.
 """
 
@@ -16,10 +18,11 @@ import asyncio
 import subprocess
 import time
 
+from tests.support.sink import smtp_sink
+
 from hayate.config import DeliveryConfig
 from hayate.core.seams import DeliveryJob, MxAnswer
 from hayate.delivery.remote import RemoteDeliveryAgent
-from tests.support.sink import smtp_sink
 
 
 class _NoDns:
@@ -66,6 +69,40 @@ async def _run_agent(address: str, count: int, size: int, conns: int) -> tuple[f
     return wall, cpu
 
 
+async def _run_streams(address: str, count: int, size: int, conns: int) -> tuple[float, float]:
+    """The same exchange written on asyncio streams, no pool or results: the design baseline."""
+    host, _, port = address.rpartition(":")
+    body = _message(size) + b".\r\n"
+    left = count
+
+    async def read_reply(reader: asyncio.StreamReader) -> bytes:
+        while True:
+            line = await reader.readline()
+            if line[3:4] != b"-":
+                return line
+
+    async def session() -> None:
+        nonlocal left
+        reader, writer = await asyncio.open_connection(host, int(port))
+        await read_reply(reader)
+        writer.write(b"EHLO bench.example.org\r\n")
+        await read_reply(reader)
+        while left > 0:
+            left -= 1
+            writer.write(b"MAIL FROM:<bench@example.org>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n")
+            for _ in range(3):
+                await read_reply(reader)
+            writer.write(body)
+            await read_reply(reader)
+        writer.write(b"QUIT\r\n")
+        await read_reply(reader)
+        writer.close()
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(session() for _ in range(conns)))
+    return time.perf_counter() - t0, time.process_time() - cpu0
+
+
 def _run_smtp_source(address: str, count: int, size: int, conns: int) -> float:
     t0 = time.perf_counter()
     subprocess.run(
@@ -87,6 +124,9 @@ def main() -> None:
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compare", action="store_true", help="also run smtp-source, alternating")
+    ap.add_argument(
+        "--streams", action="store_true", help="also run a bare asyncio-streams client, alternating"
+    )
     args = ap.parse_args()
     n, size, conns = args.messages, args.size, args.connections
     if args.loop == "uvloop":
@@ -102,6 +142,12 @@ def main() -> None:
                 f"round {rnd} hayate ({args.loop}): {n / wall:8.0f} msg/s, "
                 f"{cpu / n * 1e6:6.1f} µs CPU/msg ({n} x {size} B over {conns} connections)"
             )
+            if args.streams:
+                wall, cpu = runner(_run_streams(sink.address, n, size, conns))
+                print(
+                    f"round {rnd} bare streams ({args.loop}): {n / wall:8.0f} msg/s, "
+                    f"{cpu / n * 1e6:6.1f} µs CPU/msg"
+                )
             if args.compare:
                 wall = _run_smtp_source(sink.address, n, size, conns)
                 print(f"round {rnd} smtp-source -d   : {n / wall:8.0f} msg/s")

@@ -119,10 +119,10 @@ class PostfixRelay:
         )
         self.sid = self._master_pid()
         if done.returncode != 0:
-            raise RuntimeError(f"postfix start failed: {self._log_tail()}")
+            raise RuntimeError(f"postfix start failed: {self.log_tail()}")
         problem = wait_banner(self.port, 30)
         if problem:
-            raise RuntimeError(f"postfix smtpd: {problem}; {self._log_tail()}")
+            raise RuntimeError(f"postfix smtpd: {problem}; {self.log_tail()}")
 
     def _master_pid(self) -> int | None:
         try:
@@ -130,12 +130,12 @@ class PostfixRelay:
         except (OSError, ValueError, IndexError):
             return None
 
-    def _log_tail(self) -> str:
+    def log_tail(self, lines: int = 4) -> str:
         try:
-            lines = self.maillog.read_text(errors="replace").splitlines()
+            text = self.maillog.read_text(errors="replace").splitlines()
         except OSError:
             return "(no maillog)"
-        return " | ".join(lines[-4:])
+        return " | ".join(text[-lines:]) or "(empty maillog)"
 
     # -- measuring ------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class PostfixRelay:
     def alive(self) -> str | None:
         """None while master runs, else why not."""
         if self.sid is None or not pid_alive(self.sid):
-            return f"postfix master is gone: {self._log_tail()}"
+            return f"postfix master is gone: {self.log_tail()}"
         return None
 
     def leftover(self) -> str | None:

@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -50,6 +51,7 @@ class Relay(Protocol):
     def usage(self) -> Usage: ...
     def alive(self) -> str | None: ...
     def leftover(self) -> str | None: ...
+    def log_tail(self, lines: int = 4) -> str: ...
     def close(self) -> None: ...
 
 
@@ -215,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     skipped: dict[str, str] = {}
     results: list[Result] = []
     samplers: dict[str, RssSampler] = {}
-    workdir = Path(os.environ.get("BENCH_TMPDIR") or "/tmp")
     print(
         f"relay benchmark: {len(cases)} cases x {args.rounds} round(s), sizes {args.sizes}, "
         f"sessions {args.sessions}, counts {args.count_small}/{args.count_large}"
     )
     with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-", dir=base)))
         relays: list[tuple[Relay, int]] = []
         for kind in kinds:
             sink_port = free_port()
@@ -229,8 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {kind}: skipped: {skipped[kind]}")
                 continue
             if problem := warm_up(relay, sink_port, workdir):
-                print(f"  {kind}: skipped: warm-up failed: {problem}")
+                print(f"  {kind}: skipped: warm-up failed: {problem}; its log ends:")
+                print("    " + relay.log_tail(12).replace(" | ", "\n    "))
                 skipped[kind] = f"warm-up failed: {problem}"
+                relay.close()  # a broken relay retrying in the background would skew the rest
                 continue
             if relay.sid is not None:
                 samplers[kind] = stack.enter_context(RssSampler(relay.sid))

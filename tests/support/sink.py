@@ -70,15 +70,15 @@ def parse_dump(raw: bytes) -> SinkMessage:
     return SinkMessage(helo, mail_args, tuple(rcpts), content)
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def _accepts(port: int) -> bool:
+def _accepts(host: str, port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -87,9 +87,9 @@ def _accepts(port: int) -> bool:
 class SmtpSink:
     """A running smtp-sink process."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, workdir: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], host: str, port: int, workdir: Path) -> None:
         self.proc = proc
-        self.host = "127.0.0.1"
+        self.host = host
         self.port = port
         self.workdir = workdir
         self.dump_dir = workdir / "dump"
@@ -156,8 +156,18 @@ def require_sink() -> None:
 
 
 @contextlib.contextmanager
-def smtp_sink(*options: str, dump: bool = False, backlog: int = 256) -> Iterator[SmtpSink]:
-    """Start smtp-sink with ``options`` (plus ``-c``, and ``-u postfix`` as root)."""
+def smtp_sink(
+    *options: str,
+    dump: bool = False,
+    backlog: int = 256,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> Iterator[SmtpSink]:
+    """Start smtp-sink with ``options`` (plus ``-c``, and ``-u postfix`` as root).
+
+    It listens on ``host`` (any 127.x.y.z works on Linux loopback, so two sinks can share a
+    port on 127.0.0.1 and 127.0.0.2) and ``port``, a free one when not given.
+    """
     require_sink()
     workdir = Path(tempfile.mkdtemp(prefix="hayate-sink-"))
     args = [SMTP_SINK, "-c"]
@@ -172,21 +182,21 @@ def smtp_sink(*options: str, dump: bool = False, backlog: int = 256) -> Iterator
     args += list(options)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        for _ in range(5):
-            port = _free_port()
+        for _ in range(1 if port else 5):
+            use_port = port or _free_port(host)
             with open(workdir / "stdout", "wb") as out:
                 proc = subprocess.Popen(
-                    [*args, f"127.0.0.1:{port}", str(backlog)],
+                    [*args, f"{host}:{use_port}", str(backlog)],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 )
             deadline = time.monotonic() + START_TIMEOUT
             while proc.poll() is None and time.monotonic() < deadline:
-                if _accepts(port):
+                if _accepts(host, use_port):
                     # That probe connection counts as one session in the counters: wait
                     # for it to be counted so tests start from a known state.
-                    sink = SmtpSink(proc, port, workdir)
+                    sink = SmtpSink(proc, host, use_port, workdir)
                     sink.wait_counters(sess=1, timeout=2.0)
                     sink.baseline = sink.counters()
                     yield sink

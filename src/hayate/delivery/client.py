@@ -24,7 +24,7 @@ import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from hayate.core.reply import SmtpReply
 from hayate.delivery.wire import (
@@ -105,11 +105,16 @@ class _Wire(asyncio.Protocol):
         self.closed = False
         self.why = "lost connection"
         self.quitting = False
+        # One watchdog timer per connection instead of one timer per read: it fires at the
+        # deadline it was armed for and re-arms itself when reads have moved the deadline on.
+        self.deadline = 0.0
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.watchdog_at = 0.0
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport: no isinstance check here.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -136,11 +141,30 @@ class _Wire(asyncio.Protocol):
 
     # -- used by SmtpClient ------------------------------------------------------------
     def _wake(self) -> None:
+        if self.closed and self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _on_timeout(self) -> None:
+    def _arm(self, timeout: float) -> None:
+        self.deadline = deadline = self.loop.time() + timeout
+        if self.watchdog is not None:
+            if self.watchdog_at <= deadline:
+                return
+            self.watchdog.cancel()
+        self.watchdog_at = deadline
+        self.watchdog = self.loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self.watchdog = None
+        if self.waiter is None or self.closed:
+            return  # nobody is waiting: the next read arms it again
+        if self.loop.time() < self.deadline:
+            self.watchdog_at = self.deadline
+            self.watchdog = self.loop.call_at(self.deadline, self._check_deadline)
+            return
         self.why = "timeout"
         self.abort()
 
@@ -169,14 +193,13 @@ class _Wire(asyncio.Protocol):
             waiter = self.loop.create_future()
             self.waiter = waiter
             self.want = n
-            timer = self.loop.call_later(timeout, self._on_timeout)
+            self._arm(timeout)
             try:
                 await waiter
             except BaseException:
                 self.abort()
                 raise
             finally:
-                timer.cancel()
                 self.waiter = None
         if len(replies) < n:
             partial = list(replies)
@@ -329,8 +352,7 @@ class SmtpClient:
         if transport is None:
             wire.abort()
             raise TlsFailed(SmtpReply(451, "4.7.5", f"TLS handshake with {self.relay} failed"))
-        assert isinstance(transport, asyncio.Transport)
-        wire.transport = transport
+        wire.transport = cast(asyncio.Transport, transport)
         self.tls = True
 
     async def _hello(self, helo_name: str) -> None:

@@ -8,7 +8,9 @@ For each key the pool keeps
   and a released slot is handed straight to the oldest waiter;
 - a stack of idle sessions (last in, first out, so the warmest connection is reused and the
   others age out), each closed with QUIT after ``idle_timeout`` seconds unused or once it has
-  carried ``max_uses`` transactions.
+  carried ``max_uses`` transactions. One sweeper timer for the whole pool closes the expired
+  ones (at most every ``idle_timeout / 4`` seconds, so a session may linger up to a quarter
+  longer); a session found expired when taken is closed instead of used.
 A delivery opens a new connection only when no idle one is left, so the number of open
 connections per key never exceeds ``limit`` either.
 """
@@ -27,7 +29,7 @@ PoolKey = tuple[str, str | None]
 @dataclass(slots=True)
 class _Idle:
     client: SmtpClient
-    timer: asyncio.TimerHandle | None = None
+    since: float  # loop time when it became idle
 
 
 @dataclass(slots=True)
@@ -48,6 +50,7 @@ class ConnectionPool:
         self.max_uses = max_uses
         self._dests: dict[PoolKey, _Destination] = {}
         self._closed = False
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # -- slots -----------------------------------------------------------------------
     async def acquire(self, key: PoolKey) -> None:
@@ -87,16 +90,16 @@ class ConnectionPool:
     def take_idle(self, key: PoolKey) -> SmtpClient | None:
         """A cached session for ``key`` that still looks alive, or None."""
         dest = self._dests.get(key)
-        if dest is None:
+        if dest is None or not dest.idle:
             return None
+        oldest = asyncio.get_running_loop().time() - self.idle_timeout
         while dest.idle:
             item = dest.idle.pop()
-            if item.timer is not None:
-                item.timer.cancel()
-            if item.client.usable:
-                item.client.reused = True
-                return item.client
-            item.client.abort()
+            client = item.client
+            if client.usable and (self.idle_timeout <= 0 or item.since > oldest):
+                client.reused = True
+                return client
+            client.quit_nowait()
         return None
 
     def put_idle(self, key: PoolKey, client: SmtpClient) -> None:
@@ -107,12 +110,10 @@ class ConnectionPool:
         dest = self._dests.get(key)
         if dest is None:
             dest = self._dests[key] = _Destination()
-        item = _Idle(client)
-        if self.idle_timeout > 0:
-            item.timer = asyncio.get_running_loop().call_later(
-                self.idle_timeout, self._expire, key, item
-            )
-        dest.idle.append(item)
+        loop = asyncio.get_running_loop()
+        dest.idle.append(_Idle(client, loop.time()))
+        if self._sweeper is None and self.idle_timeout > 0:
+            self._sweeper = loop.call_later(self.idle_timeout, self._sweep)
 
     def idle_count(self, key: PoolKey | None = None) -> int:
         if key is not None:
@@ -120,16 +121,31 @@ class ConnectionPool:
             return len(dest.idle) if dest else 0
         return sum(len(d.idle) for d in self._dests.values())
 
-    def _expire(self, key: PoolKey, item: _Idle) -> None:
-        dest = self._dests.get(key)
-        if dest is None:
-            return
-        try:
-            dest.idle.remove(item)
-        except ValueError:
-            return
-        item.client.quit_nowait()
-        self._forget_if_unused(key, dest)
+    def _sweep(self) -> None:
+        """Close every session idle for ``idle_timeout``; re-arm for the next one to expire."""
+        self._sweeper = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        oldest = now - self.idle_timeout
+        next_expiry: float | None = None
+        for key, dest in list(self._dests.items()):
+            if not dest.idle:
+                continue
+            keep = []
+            for item in dest.idle:  # oldest first
+                if item.since <= oldest or not item.client.usable:
+                    item.client.quit_nowait()
+                else:
+                    keep.append(item)
+            dest.idle = keep
+            if keep:
+                expiry = keep[0].since + self.idle_timeout
+                next_expiry = expiry if next_expiry is None else min(next_expiry, expiry)
+            else:
+                self._forget_if_unused(key, dest)
+        if next_expiry is not None:
+            when = max(next_expiry, now + self.idle_timeout / 4)
+            self._sweeper = loop.call_at(when, self._sweep)
 
     def _forget_if_unused(self, key: PoolKey, dest: _Destination) -> None:
         if dest.active == 0 and not dest.waiters and not dest.idle:
@@ -139,11 +155,12 @@ class ConnectionPool:
     async def close(self) -> None:
         """QUIT every idle session; sessions in use are closed when they come back."""
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         clients: list[SmtpClient] = []
         for key, dest in list(self._dests.items()):
             for item in dest.idle:
-                if item.timer is not None:
-                    item.timer.cancel()
                 clients.append(item.client)
             dest.idle.clear()
             self._forget_if_unused(key, dest)

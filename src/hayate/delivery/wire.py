@@ -18,6 +18,12 @@ MAX_REPLY_LINES = 512  # lines of one multi-line reply
 
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\Z")
 
+# Single-line replies seen recently, by their raw bytes: most replies of a busy server are
+# the same few lines ("250 2.1.5 Ok"), and SmtpReply is immutable, so parse them once.
+_CACHE: dict[bytes, SmtpReply] = {}
+_CACHE_SIZE = 1024
+_CACHE_LINE = 160
+
 
 class ReplySyntaxError(Exception):
     """The server sent something that is not an SMTP reply."""
@@ -67,10 +73,21 @@ class ReplyParser:
             if nl < 0:
                 break
             end = nl - 1 if nl > start and buf[nl - 1] == 13 else nl
-            reply = self._line(buf[start:end])
+            line = buf[start:end]
             start = nl + 1
+            single = not self._texts
+            if single:
+                cached = _CACHE.get(line)
+                if cached is not None:
+                    out.append(cached)
+                    continue
+            reply = self._line(line)
             if reply is not None:
                 out.append(reply)
+                if single and len(line) <= _CACHE_LINE:
+                    if len(_CACHE) >= _CACHE_SIZE:
+                        _CACHE.clear()
+                    _CACHE[line] = reply
         rest = buf[start:]
         if len(rest) > MAX_REPLY_LINE:
             raise ReplySyntaxError("reply line too long")

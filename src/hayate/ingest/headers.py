@@ -20,7 +20,8 @@ def rfc5322_date(now: float | None = None) -> str:
     global _date_cache
     stamp = int(time.time() if now is None else now)
     if _date_cache[0] != stamp:
-        _date_cache = (stamp, formatdate(stamp, localtime=False, usegmt=False))
+        # RFC 5322: "+0000" is UTC; formatdate's "-0000" would mean "offset unknown".
+        _date_cache = (stamp, formatdate(stamp, localtime=False)[:-5] + "+0000")
     return _date_cache[1]
 
 

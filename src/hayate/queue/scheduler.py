@@ -54,6 +54,16 @@ DEAD_DESTINATION_SECONDS = 60.0
 BounceSender = Callable[[str, bytes], Awaitable[str]]  # (recipient, DSN bytes) → queue id
 
 
+def _unreachable(result: DeliveryResult) -> bool:
+    """No host of the destination could be reached (connect failure or DNS trouble), as
+    opposed to a conversation that went wrong: only the former suspends a destination."""
+    return (
+        result.outcome is Outcome.DEFERRED
+        and not result.remote_reported
+        and result.reply.enhanced in ("4.4.1", "4.4.3")
+    )
+
+
 @dataclass(slots=True)
 class _Message:
     id: str
@@ -159,7 +169,9 @@ class Scheduler:
                 await asyncio.wait(pending, timeout=1.0)
 
     def wake(self) -> None:
-        """Look at the spool now (after an operator's retry/release)."""
+        """Look at the spool now and forget suspended destinations (an operator's retry)."""
+        for key in self.destinations:
+            self._revive(key)
         self._scan_now.set()
 
     # --- QueueFeed (fresh mail from ingest) ----------------------------------------------
@@ -223,11 +235,18 @@ class Scheduler:
             )
             groups: dict[tuple[str, str, str | None], list[_Rcpt]] = {}
             for row in msg_rows:
+                if row.next_attempt <= 0:  # `hayate queue retry`: try even a suspended one
+                    self._revive(LOCAL if row.route == LOCAL else row.destination)
                 groups.setdefault((row.route, row.destination, row.nexthop), []).append(
                     _Rcpt(row.id, row.address, row.orig, row.attempts)
                 )
             self._add_jobs(message, groups)
         return len(rows)
+
+    def _revive(self, key: str) -> None:
+        dest = self.destinations.get(key)
+        if dest is not None:
+            dest.dead_until, dest.dead_reply = 0.0, None
 
     # --- dispatching ---------------------------------------------------------------------
 
@@ -301,9 +320,7 @@ class Scheduler:
             log.exception("%s: delivery to %s failed; message held", msg.id, job.destination)
             self._shunt(job, f"delivery error: {exc!r}")
             return
-        if job.route != LOCAL and all(
-            r.outcome is Outcome.DEFERRED and not r.remote_reported for r in results
-        ):
+        if job.route != LOCAL and all(_unreachable(r) for r in results):
             dest.dead_until = now + min(DEAD_DESTINATION_SECONDS, self.qcfg.min_backoff)
             dest.dead_reply = results[0].reply
         elif dest.dead_reply is not None:

@@ -153,20 +153,21 @@ class SmtpMachine:
                 pos = self._pos
                 nl = buf.find(b"\n", pos)
                 if nl < 0:
-                    if len(buf) - pos > self.max_line:
+                    if len(buf) - pos > self.max_line + 1:  # + 1: the CR may be in already
                         self._skipping = True
                         self._buf = b""
                         self._pos = 0
                     return None
                 self._pos = nl + 1
                 self.commands += 1
+                crlf = nl > pos and buf[nl - 1] == 13
                 if self._skipping:
                     self._skipping = False
                     self._fail_line(R.TOO_LONG)
-                elif nl == pos or buf[nl - 1] != 13:
-                    self._fail_line(R.BARE_LF_CMD)
-                elif nl - 1 - pos > self.max_line:
+                elif nl - pos - crlf > self.max_line:
                     self._fail_line(R.TOO_LONG)
+                elif not crlf:
+                    self._fail_line(R.BARE_LF_CMD)
                 elif mode == CMD:
                     ev = self._command(buf[pos : nl - 1])
                     if ev is not None:
@@ -293,12 +294,12 @@ class SmtpMachine:
         sp = line.find(b" ")
         verb = (line if sp < 0 else line[:sp]).upper()
         arg = b"" if sp < 0 else line[sp + 1 :]
+        if b"\r" in line:
+            self._error(R.BARE_LF_CMD)
+            return None
         handler = _DISPATCH.get(verb)
         if handler is None:
             self._error(R.EMPTY if not line.strip() else R.UNKNOWN)
-            return None
-        if b"\r" in line:
-            self._error(R.BARE_LF_CMD)
             return None
         if not arg.isascii():
             if verb != b"MAIL" and verb != b"RCPT":

@@ -47,7 +47,7 @@ from hayate.smtp.events import (
     MessageReceived,
     StartTls,
 )
-from hayate.smtp.protocol import CLOSED, DATA, MachineConfig, SmtpMachine
+from hayate.smtp.protocol import CLOSED, DATA, WAIT, MachineConfig, SmtpMachine
 
 log = logging.getLogger("hayate.smtp")
 
@@ -66,7 +66,7 @@ class SmtpServerSettings:
     hostname: str
     listener: Listener
     limits: LimitsConfig = field(default_factory=LimitsConfig)
-    policy_cfg: PolicyConfig = field(default_factory=PolicyConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     tls: ssl.SSLContext | None = None  # STARTTLS (smtp/submission) or implicit TLS (submissions)
     relay_networks: tuple[IpNetwork, ...] = ()
     eager_calls: bool = True  # run policy/sink coroutines eagerly (see hayate.smtp.eager)
@@ -80,7 +80,7 @@ class SmtpServerSettings:
             hostname=config.hostname,
             listener=listener,
             limits=config.limits,
-            policy_cfg=config.policy,
+            policy=config.policy,
             tls=tls,
             relay_networks=tuple(config.relay_nets()),
         )
@@ -97,15 +97,15 @@ class SmtpServerSettings:
             max_line_length=lim.max_line_length,
             max_bad_commands=lim.max_bad_commands,
             auth_enabled=submission,
-            auth_requires_tls=self.policy_cfg.require_tls_for_auth,
+            auth_requires_tls=self.policy.require_tls_for_auth,
             require_auth=submission,
             starttls_available=self.tls is not None and self.listener is not Listener.SUBMISSIONS,
         )
 
 
-@dataclass(slots=True)
+@dataclass
 class SmtpStats:
-    """Counters of one server (one listener in one process)."""
+    """Counters of one server (one listener in one process); ``vars(stats)`` lists them."""
 
     connections: int = 0  # accepted and greeted
     active: int = 0
@@ -276,7 +276,13 @@ class SmtpSession(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
         try:
-            self._pump(self._machine.feed(data))
+            ev = self._machine.feed(data)
+            if ev is None and self._pending is not None:
+                # A call is pending: the bytes wait in the machine; bound how many.
+                if self._machine.mode == WAIT and self._machine.buffered > PAUSE_ABOVE:
+                    self._pause_for_wait()
+                return
+            self._pump(ev)
         except Exception:
             self._internal_error("reading from client")
 
@@ -355,6 +361,10 @@ class SmtpSession(asyncio.Protocol):
         if m.mode == DATA:
             if self._data_since is None:
                 self._data_since = self._loop.time()
+                limits = self._server.settings.limits
+                if limits.data_timeout < limits.command_timeout and self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = self._loop.call_later(limits.data_timeout, self._on_timer)
         elif self._data_since is not None:
             self._data_since = None
             self._count_messages()
@@ -382,9 +392,8 @@ class SmtpSession(asyncio.Protocol):
         else:
             task = self._loop.create_task(coro)
         self._pending = task
-        if self._machine.buffered > PAUSE_ABOVE and self._transport is not None:
-            self._paused_wait = True
-            self._transport.pause_reading()
+        if self._machine.buffered > PAUSE_ABOVE:
+            self._pause_for_wait()
 
         def done(t: asyncio.Task[T]) -> None:
             self._pending = None
@@ -407,6 +416,11 @@ class SmtpSession(asyncio.Protocol):
 
         task.add_done_callback(done)
         return False
+
+    def _pause_for_wait(self) -> None:
+        if not self._paused_wait and self._transport is not None:
+            self._paused_wait = True
+            self._transport.pause_reading()
 
     def _auth_done(self, account: str | None) -> None:
         if not account:
@@ -502,6 +516,8 @@ class SmtpSession(asyncio.Protocol):
         return info
 
     def _set_tls_info(self, ssl_object: Any) -> None:
+        if ssl_object is None:
+            return
         self._tls_version = ssl_object.version()
         cipher = ssl_object.cipher()
         self._tls_cipher = cipher[0] if cipher else None
