@@ -48,7 +48,8 @@ def bind_listeners(cfg: Config) -> dict[str, socket.socket]:
         except OSError as exc:
             for s in sockets.values():
                 s.close()
-            raise OSError(exc.errno, f"cannot listen on {address} ({name}): {exc.strerror}") from exc
+            why = f"cannot listen on {address} ({name}): {exc.strerror}"
+            raise OSError(exc.errno, why) from exc
         sock.setblocking(False)
         sockets[name] = sock
     return sockets

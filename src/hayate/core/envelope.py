@@ -8,10 +8,10 @@ is the empty string.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Listener(str, Enum):
+class Listener(StrEnum):
     """Which front door a message came through; decides the relay rules."""
 
     MX = "smtp"  # port 25: mail for local domains, no AUTH

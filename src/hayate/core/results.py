@@ -6,12 +6,12 @@ A delivery agent never changes queue state: it returns these and the scheduler r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from hayate.core.reply import SmtpReply
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     DELIVERED = "delivered"
     DEFERRED = "deferred"  # temporary failure: retry later
     BOUNCED = "bounced"  # permanent failure: DSN to the sender

@@ -9,7 +9,7 @@ from hayate.config import QueueConfig
 
 def next_attempt(cfg: QueueConfig, arrival: float, attempts: int, now: float) -> float:
     """When to try again after the ``attempts``-th failed attempt (1 for the first)."""
-    delay = min(cfg.max_backoff, cfg.min_backoff * (2 ** max(0, min(attempts - 1, 30))))
+    delay = min(cfg.max_backoff, cfg.min_backoff * float(2 ** max(0, min(attempts - 1, 30))))
     return min(now + delay, arrival + cfg.lifetime)
 
 

@@ -116,7 +116,7 @@ async def test_deferred_then_delivered_after_backoff(tmp_path: Path) -> None:
     await put(spool, sched, clock, ["a@example.net"])
     await settle(sched)
     assert sched.stats.deferred == 1 and spool.counts() == (1, 1)
-    (msg, (row,)), = spool.list_messages()
+    (_msg, (row,)), = spool.list_messages()
     assert row.attempts == 1 and row.next_attempt == clock.now() + 60
     assert "451 4.3.0 try later" in (row.last_reply or "")
     clock.t += 30
