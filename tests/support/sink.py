@@ -129,7 +129,7 @@ class SmtpSink:
             time.sleep(0.02)
 
     def messages(self) -> list[SinkMessage]:
-        """Every dumped transaction, oldest file first."""
+        """Every dumped transaction, by file time (transactions ending together: any order)."""
         if not self.dump_dir.is_dir():
             return []
         files = sorted(self.dump_dir.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))

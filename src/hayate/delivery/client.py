@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections import deque
 from collections.abc import Sequence
@@ -274,7 +275,7 @@ class SmtpClient:
                 SmtpReply(451, "4.4.1", f"connect to {relay}: Connection timed out")
             ) from None
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
+            reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
             raise SessionFailed(SmtpReply(451, "4.4.1", f"connect to {relay}: {reason}")) from None
         client = cls(wire, host, ip, port, command_timeout)
         try:

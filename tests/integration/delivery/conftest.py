@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from tests.integration.delivery.peers import DictResolver, PostfixPeer, start_postfix
 
 
