@@ -17,12 +17,16 @@ import argparse
 import asyncio
 import subprocess
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from tests.support.sink import smtp_sink
 
 from hayate.config import DeliveryConfig
 from hayate.core.seams import DeliveryJob, MxAnswer
 from hayate.delivery.remote import RemoteDeliveryAgent
+
+_T = TypeVar("_T")
 
 
 class _NoDns:
@@ -129,12 +133,16 @@ def main() -> None:
     )
     args = ap.parse_args()
     n, size, conns = args.messages, args.size, args.connections
+    factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     if args.loop == "uvloop":
         import uvloop
 
-        runner = uvloop.run
-    else:
-        runner = asyncio.run
+        factory = uvloop.new_event_loop
+
+    def runner(coro: Coroutine[Any, Any, _T]) -> _T:
+        with asyncio.Runner(loop_factory=factory) as r:
+            return r.run(coro)
+
     with smtp_sink(backlog=1024) as sink:
         for rnd in range(1, args.rounds + 1):
             wall, cpu = runner(_run_agent(sink.address, n, size, conns))

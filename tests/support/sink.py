@@ -38,6 +38,7 @@ class SinkMessage:
     """One transaction as smtp-sink dumped it."""
 
     helo: str
+    client_addr: str  # the address the client connected from
     mail_args: str  # e.g. "<a@example.org> SIZE=12 BODY=8BITMIME"
     rcpt_args: tuple[str, ...]  # e.g. ("<b@example.net>",)
     content: bytes  # header + body as received, LF line ends, without the added last line
@@ -48,14 +49,16 @@ class SinkMessage:
 
 
 def parse_dump(raw: bytes) -> SinkMessage:
-    helo, mail_args = "", ""
+    helo, mail_args, client_addr = "", "", ""
     rcpts: list[str] = []
     lines = raw.split(b"\n")
     i = 0
     while i < len(lines):
         line = lines[i]
         i += 1
-        if line.startswith(b"X-Helo-Args: "):
+        if line.startswith(b"X-Client-Addr: "):
+            client_addr = line[15:].decode()
+        elif line.startswith(b"X-Helo-Args: "):
             helo = line[13:].decode()
         elif line.startswith(b"X-Mail-Args: "):
             mail_args = line[13:].decode()
@@ -67,7 +70,7 @@ def parse_dump(raw: bytes) -> SinkMessage:
     content = b"\n".join(lines[i:])
     if content.endswith(b"\n\n"):
         content = content[:-1]  # smtp-sink appends an empty line to every dump
-    return SinkMessage(helo, mail_args, tuple(rcpts), content)
+    return SinkMessage(helo, client_addr, mail_args, tuple(rcpts), content)
 
 
 def _free_port(host: str) -> int:

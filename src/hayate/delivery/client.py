@@ -23,7 +23,7 @@ import logging
 import os
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -46,12 +46,17 @@ QUIT_GRACE = 2.0  # seconds a closing connection may take to answer QUIT
 
 
 class SessionFailed(Exception):
-    """Opening a session failed; ``reply`` is what to report if no other host works."""
+    """Opening a session failed; ``reply`` is what to report if no other host works.
+
+    ``client`` is set when the connection was still up: it has been sent QUIT and closes by
+    itself; await its :meth:`SmtpClient.wait_closed` before shutting down the event loop.
+    """
 
     def __init__(self, reply: SmtpReply, remote: bool = False) -> None:
         super().__init__(str(reply))
         self.reply = reply
         self.remote = remote
+        self.client: SmtpClient | None = None
 
 
 class TlsFailed(SessionFailed):
@@ -111,6 +116,7 @@ class _Wire(asyncio.Protocol):
         self.deadline = 0.0
         self.watchdog: asyncio.TimerHandle | None = None
         self.watchdog_at = 0.0
+        self.lost: asyncio.Future[None] = loop.create_future()  # done once fully closed
 
     # -- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,6 +145,8 @@ class _Wire(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._wake()
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     # -- used by SmtpClient ------------------------------------------------------------
     def _wake(self) -> None:
@@ -173,6 +181,8 @@ class _Wire(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
+        elif not self.lost.done():
+            self.lost.set_result(None)  # never connected: nothing will call connection_lost
         self._wake()
 
     def close(self) -> None:
@@ -280,8 +290,10 @@ class SmtpClient:
         client = cls(wire, host, ip, port, command_timeout)
         try:
             await client._start(helo_name, tls, tls_context, connect_timeout)
-        except SessionFailed:
-            client.quit_nowait()
+        except SessionFailed as exc:
+            if not wire.closed:
+                client.quit_nowait()
+                exc.client = client
             raise
         except BaseException:
             wire.abort()
@@ -353,7 +365,7 @@ class SmtpClient:
         if transport is None:
             wire.abort()
             raise TlsFailed(SmtpReply(451, "4.7.5", f"TLS handshake with {self.relay} failed"))
-        wire.transport = cast(asyncio.Transport, transport)
+        wire.transport = transport
         self.tls = True
 
     async def _hello(self, helo_name: str) -> None:
@@ -427,7 +439,8 @@ class SmtpClient:
                 # The server said goodbye in the middle: that is its answer for the rest.
                 replies = exc.partial + [exc.partial[-1]] * (n - len(exc.partial))
             else:
-                raise self._broken(exc, "sending MAIL FROM", at_start=got <= 0) from None
+                stage = "MAIL FROM" if got <= 0 else "RCPT TO" if got <= len(recipients) else "DATA"
+                raise self._broken(exc, f"sending {stage}", at_start=got <= 0) from None
         if rset:
             replies = replies[1:]
         mail = replies[0]
@@ -457,6 +470,7 @@ class SmtpClient:
             if self._needs_rset:
                 wire.write(b"RSET\r\n")
                 await wire.read(1, timeout)
+                self._needs_rset = False
             wire.write(mail_command(message, self.extensions))
             mail = (await wire.read(1, timeout))[0]
             started = True
@@ -527,10 +541,25 @@ class SmtpClient:
     def abort(self) -> None:
         self._wire.abort()
 
+    @property
+    def closed(self) -> bool:
+        return self._wire.closed
+
+    def wait_closed_done(self) -> bool:
+        return self._wire.lost.done()
+
+    def on_closed(self, callback: Callable[[SmtpClient], object]) -> None:
+        """Call ``callback(self)`` once the connection is gone."""
+        self._wire.lost.add_done_callback(lambda _: callback(self))
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is gone (after :meth:`quit_nowait` or :meth:`abort`)."""
+        await asyncio.shield(self._wire.lost)
+
 
 def no_verify_context() -> ssl.SSLContext:
     """Opportunistic TLS like Postfix's "may"/"encrypt": encrypt, but do not check the peer."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA store to load: nothing is verified
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx

@@ -12,16 +12,18 @@ For each key the pool keeps
   ones (at most every ``idle_timeout / 4`` seconds, so a session may linger up to a quarter
   longer); a session found expired when taken is closed instead of used.
 A delivery opens a new connection only when no idle one is left, so the number of open
-connections per key never exceeds ``limit`` either.
+connections per key never exceeds ``limit`` either. Sessions that are done are *retired*:
+sent QUIT and left to close in the background; :meth:`ConnectionPool.close` waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 
-from hayate.delivery.client import SmtpClient
+from hayate.delivery.client import QUIT_GRACE, SmtpClient
 
 PoolKey = tuple[str, str | None]
 
@@ -51,6 +53,7 @@ class ConnectionPool:
         self._dests: dict[PoolKey, _Destination] = {}
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
+        self._closing: set[SmtpClient] = set()  # sent QUIT, not closed yet
 
     # -- slots -----------------------------------------------------------------------
     async def acquire(self, key: PoolKey) -> None:
@@ -99,13 +102,13 @@ class ConnectionPool:
             if client.usable and (self.idle_timeout <= 0 or item.since > oldest):
                 client.reused = True
                 return client
-            client.quit_nowait()
+            self.retire(client)
         return None
 
     def put_idle(self, key: PoolKey, client: SmtpClient) -> None:
         """Keep ``client`` for the next delivery to ``key``, or close it if it is spent."""
         if self._closed or not client.usable or client.transactions >= self.max_uses:
-            client.quit_nowait()
+            self.retire(client)
             return
         dest = self._dests.get(key)
         if dest is None:
@@ -134,7 +137,7 @@ class ConnectionPool:
             keep = []
             for item in dest.idle:  # oldest first
                 if item.since <= oldest or not item.client.usable:
-                    item.client.quit_nowait()
+                    self.retire(item.client)
                 else:
                     keep.append(item)
             dest.idle = keep
@@ -151,6 +154,19 @@ class ConnectionPool:
         if dest.active == 0 and not dest.waiters and not dest.idle:
             self._dests.pop(key, None)
 
+    # -- closing -------------------------------------------------------------------------
+    def retire(self, client: SmtpClient) -> None:
+        """Send QUIT and let it close in the background; :meth:`close` waits for it."""
+        client.quit_nowait()
+        self.track(client)
+
+    def track(self, client: SmtpClient) -> None:
+        """Remember a closing connection so that :meth:`close` can wait for it."""
+        if client.closed and client.wait_closed_done():
+            return
+        self._closing.add(client)
+        client.on_closed(self._closing.discard)
+
     # -- shutdown --------------------------------------------------------------------
     async def close(self) -> None:
         """QUIT every idle session; sessions in use are closed when they come back."""
@@ -166,3 +182,8 @@ class ConnectionPool:
             self._forget_if_unused(key, dest)
         if clients:
             await asyncio.gather(*(c.quit() for c in clients), return_exceptions=True)
+        if self._closing:
+            waits = [c.wait_closed() for c in list(self._closing)]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(QUIT_GRACE + 1.0):
+                    await asyncio.gather(*waits, return_exceptions=True)

@@ -173,7 +173,7 @@ class _Delivery:
                 # The whole transaction was refused for now: try the next address.
                 fallback = results
                 self.client = None
-                client.quit_nowait()
+                self.agent.pool.retire(client)
                 if self.route is not None and not client.reused:
                     self.route.note(_target_of(client), tx.mail)
                 continue
@@ -184,7 +184,7 @@ class _Delivery:
                 or client.transactions >= self.agent.config.messages_per_connection
             ):
                 self.client = None
-                client.quit_nowait()
+                self.agent.pool.retire(client)
             return results
 
     async def _connect(self) -> SmtpClient | None:
@@ -219,6 +219,8 @@ class _Delivery:
                     stats.connect_failures += 1
                     break
                 except SessionFailed as exc:
+                    if exc.client is not None:
+                        agent.pool.track(exc.client)
                     route.note(target, exc.reply)
                     stats.connect_failures += 1
                     log.debug("%s: %s", self.job.queue_id, exc.reply)

@@ -110,10 +110,10 @@ class Route:
 
     async def next(self) -> Target | None:
         """The next address to try, or None when the route is used up."""
-        if self._dns_failure is not None:
+        if self._dns_failure is not None or self._tried >= MAX_ADDRESSES:
             return None
         while not self._pending:
-            if self._next_host >= len(self._hosts) or self._tried >= MAX_ADDRESSES:
+            if self._next_host >= len(self._hosts):
                 return None
             host = self._hosts[self._next_host]
             self._next_host += 1

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import grp
 import os
@@ -106,36 +107,38 @@ class CountingProxy:
         self.peak = max(self.peak, self.active)
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        cut = self.cut_at.get(number)
+        s_writer: asyncio.StreamWriter | None = None
+        pumps: list[asyncio.Task[None]] = []
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, watch: bool) -> None:
+            seen = 0
+            while data := await src.read(65536):
+                if watch and cut is not None:
+                    seen += data.count(b"MAIL FROM")
+                    if seen >= cut:
+                        return
+                dst.write(data)
+                await dst.drain()
+
         try:
             s_reader, s_writer = await asyncio.open_connection(*self.upstream)
-            cut = self.cut_at.get(number)
-
-            async def pump(
-                src: asyncio.StreamReader, dst: asyncio.StreamWriter, watch: bool
-            ) -> None:
-                seen = 0
-                while data := await src.read(65536):
-                    if watch and cut is not None:
-                        seen += data.count(b"MAIL FROM")
-                        if seen >= cut:
-                            return
-                    dst.write(data)
-                    await dst.drain()
-
-            up = asyncio.create_task(pump(c_reader, s_writer, True))
-            down = asyncio.create_task(pump(s_reader, c_writer, False))
-            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-            up.cancel()
-            down.cancel()
-            await asyncio.gather(up, down, return_exceptions=True)
-            s_writer.close()
+            pumps.append(asyncio.create_task(pump(c_reader, s_writer, True)))
+            pumps.append(asyncio.create_task(pump(s_reader, c_writer, False)))
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         except (OSError, asyncio.CancelledError):
             pass
         finally:
             self.active -= 1
-            c_writer.close()
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
+            for writer in (c_writer, s_writer):
+                if writer is not None:
+                    writer.close()
+            for p in pumps:
+                p.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*pumps, return_exceptions=True)
 
 
 # -- a private Postfix ---------------------------------------------------------------------
@@ -196,6 +199,7 @@ _MASTER_CF = """\
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 rewrite   unix  - - n - - trivial-rewrite
 bounce    unix  - - n - 0 bounce
 defer     unix  - - n - 0 bounce

@@ -188,6 +188,40 @@ async def test_dead_cached_connection_is_replaced_once(dns: DictResolver) -> Non
     assert sorted(m.recipients for m in msgs) == [("one@example.net",), ("two@example.net",)]
 
 
+async def test_connections_leave_from_the_source_address(dns: DictResolver) -> None:
+    with smtp_sink(dump=True) as sink:
+        config = DeliveryConfig.model_validate(FAST)
+        agent = RemoteDeliveryAgent(config, "client.hayate.test", dns, source_ip="127.0.0.2")
+        [r] = await agent.deliver(job(sink.address))
+        await agent.close()
+        [msg] = sink.wait_messages(1)
+    assert r.outcome is Outcome.DELIVERED
+    assert msg.client_addr == "127.0.0.2"
+
+
+async def test_421_in_the_middle_of_a_pipeline_defers(dns: DictResolver) -> None:
+    # -Q RCPT: "421" and hang up after RCPT, while MAIL, RCPT and DATA were sent together.
+    with smtp_sink("-Q", "RCPT") as sink:
+        agent = make_agent(dns)
+        results = await agent.deliver(job(sink.address, "a@example.net", "b@example.net"))
+        assert agent.pool.idle_count() == 0  # a closed session is not cached
+        await agent.close()
+    assert [r.outcome for r in results] == [Outcome.DEFERRED, Outcome.DEFERRED]
+    assert results[0].reply.code == 421
+    assert results[0].remote_reported
+
+
+async def test_fresh_connection_lost_at_mail_defers(dns: DictResolver) -> None:
+    with smtp_sink("-q", "MAIL") as sink:
+        agent = make_agent(dns)
+        [r] = await agent.deliver(job(sink.address))
+        await agent.close()
+    assert r.outcome is Outcome.DEFERRED
+    assert (r.reply.code, r.reply.enhanced) == (451, "4.4.2")
+    assert "lost connection" in r.reply.text and "MAIL FROM" in r.reply.text
+    assert agent.stats.connections_opened == 1  # no endless reconnecting
+
+
 async def test_4xx_on_rcpt_defers_with_remote_reply(dns: DictResolver) -> None:
     with smtp_sink("-r", "RCPT") as sink:
         agent = make_agent(dns)
