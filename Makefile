@@ -32,6 +32,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.queue_memory
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

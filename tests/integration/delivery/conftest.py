@@ -5,25 +5,11 @@ Every async test here runs twice: on asyncio's own loop and on uvloop (what prod
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from tests.integration.delivery.peers import DictResolver, PostfixPeer, start_postfix
-
-
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-        "asyncio": asyncio.new_event_loop
-    }
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return factories
-    factories["uvloop"] = uvloop.new_event_loop
-    return factories
+from tests.support.loops import pytest_asyncio_loop_factories  # noqa: F401 - pytest hook
 
 
 @pytest.fixture

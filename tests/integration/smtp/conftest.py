@@ -18,28 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.loops import pytest_asyncio_loop_factories  # noqa: F401 - pytest hook
 
 from hayate.config import LimitsConfig, PolicyConfig
 from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of
 from hayate.core.reply import SmtpError, SmtpReply
 from hayate.smtp.server import SmtpServer, SmtpServerSettings, start_smtp_server
 from hayate.tls import client_context_no_verify, generate_self_signed, server_context
-
-
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Every test here runs on asyncio's own loop and on uvloop (what production uses)."""
-    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-        "asyncio": asyncio.new_event_loop
-    }
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return factories
-    factories["uvloop"] = uvloop.new_event_loop
-    return factories
-
 
 USER = "user@example.test"
 PASSWORD = "s3cret pass"
