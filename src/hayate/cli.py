@@ -78,6 +78,12 @@ async def _with_store(cfg: Config, fn: Callable[[Any], Awaitable[T]]) -> T:
         await store.close()
 
 
+def _store_call(cfg: Config, op: Callable[[Any], Awaitable[T]]) -> T:
+    """Run one store operation; store and OS errors become one readable line."""
+    with _errors():
+        return _run(lambda: _with_store(cfg, op))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hayate")
 def main() -> None:
@@ -150,8 +156,7 @@ def init(directory: str, hostname: str, domain: str, force: bool) -> None:
         else:
             await store.set_password(demo, password)
 
-    with _errors():
-        _run(lambda: _with_store(cfg, add))
+    _store_call(cfg, add)
     click.echo(f"wrote {config_file}")
     click.echo(f"certificate for {', '.join(names)} in {base / 'tls'}")
     click.echo(f"demo account: {demo}  password: {password}")
@@ -224,8 +229,7 @@ def user_add(address: str, quota: int, config_path: str) -> None:
     cfg = _load(config_path)
     address = _check_local(cfg, address)
     password = _read_password()
-    with _errors():
-        _run(lambda: _with_store(cfg, lambda s: s.add_account(address, password, quota)))
+    _store_call(cfg, lambda s: s.add_account(address, password, quota))
     click.echo(f"added {address}")
 
 
@@ -234,8 +238,7 @@ def user_add(address: str, quota: int, config_path: str) -> None:
 def user_list(config_path: str) -> None:
     """List accounts."""
     cfg = _load(config_path)
-    with _errors():
-        accounts = _run(lambda: _with_store(cfg, lambda s: s.list_accounts()))
+    accounts = _store_call(cfg, lambda s: s.list_accounts())
     for a in accounts:
         quota = f"quota={a.quota_bytes}" if a.quota_bytes else "quota=none"
         state = " disabled" if a.disabled else ""
@@ -248,8 +251,7 @@ def user_list(config_path: str) -> None:
 def user_del(address: str, config_path: str) -> None:
     """Delete an account and its mail."""
     cfg = _load(config_path)
-    with _errors():
-        done = _run(lambda: _with_store(cfg, lambda s: s.delete_account(address.lower())))
+    done = _store_call(cfg, lambda s: s.delete_account(address.lower()))
     if not done:
         raise CliError(f"no such account: {address}")
     click.echo(f"deleted {address}")
@@ -272,8 +274,7 @@ def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
     if "@" not in source or domain not in cfg.local_domains:
         raise CliError(f"{source}: the alias must be in a local domain "
                        f"({', '.join(cfg.local_domains)})")
-    with _errors():
-        _run(lambda: _with_store(cfg, lambda s: s.add_alias(source, list(targets))))
+    _store_call(cfg, lambda s: s.add_alias(source, list(targets)))
     click.echo(f"{source} -> {', '.join(targets)}")
 
 
@@ -283,8 +284,7 @@ def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
 def alias_del(source: str, config_path: str) -> None:
     """Delete an alias."""
     cfg = _load(config_path)
-    with _errors():
-        done = _run(lambda: _with_store(cfg, lambda s: s.delete_alias(source.lower())))
+    done = _store_call(cfg, lambda s: s.delete_alias(source.lower()))
     if not done:
         raise CliError(f"no such alias: {source}")
     click.echo(f"deleted {source}")
@@ -295,8 +295,7 @@ def alias_del(source: str, config_path: str) -> None:
 def alias_list(config_path: str) -> None:
     """List aliases."""
     cfg = _load(config_path)
-    with _errors():
-        aliases = _run(lambda: _with_store(cfg, lambda s: s.list_aliases()))
+    aliases = _store_call(cfg, lambda s: s.list_aliases())
     for a in aliases:
         click.echo(f"{a.source}\t{', '.join(a.targets)}")
 

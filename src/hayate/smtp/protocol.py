@@ -340,6 +340,21 @@ class SmtpMachine:
         auth = cfg.auth_enabled and (self.tls or not cfg.auth_requires_tls)
         self._out.append(R.ehlo(cfg.hostname, cfg.max_message_size, starttls, auth))
 
+    def _path_and_params(
+        self, arg: str, keyword: str, syntax_error: bytes
+    ) -> tuple[str, dict[str, str | None]] | None:
+        """``FROM:<path> PARAMS`` / ``TO:<path> PARAMS``, or None after queuing the error."""
+        parts = split_path(arg, keyword)
+        if parts is None:
+            self._error(syntax_error)
+            return None
+        address, words = parts
+        try:
+            return address, (parse_params(words) if words else {})
+        except ParamError:
+            self._error(R.BAD_PARAM)
+            return None
+
     def _mail(self, arg: str, utf8: bool) -> Event | None:
         if self.helo is None:
             self._error(R.NEED_HELO)
@@ -350,16 +365,10 @@ class SmtpMachine:
         if self.cfg.require_auth and self.auth_user is None:
             self._error(R.AUTH_REQUIRED)
             return None
-        parts = split_path(arg, "FROM:")
-        if parts is None:
-            self._error(R.SYNTAX_MAIL)
+        parsed = self._path_and_params(arg, "FROM:", R.SYNTAX_MAIL)
+        if parsed is None:
             return None
-        address, words = parts
-        try:
-            params = parse_params(words) if words else {}
-        except ParamError:
-            self._error(R.BAD_PARAM)
-            return None
+        address, params = parsed
         smtputf8 = False
         body_8bit = False
         envid: str | None = None
@@ -419,16 +428,10 @@ class SmtpMachine:
         if sender is None:
             self._error(R.NEED_MAIL)
             return None
-        parts = split_path(arg, "TO:")
-        if parts is None:
-            self._error(R.SYNTAX_RCPT)
+        parsed = self._path_and_params(arg, "TO:", R.SYNTAX_RCPT)
+        if parsed is None:
             return None
-        address, words = parts
-        try:
-            params = parse_params(words) if words else {}
-        except ParamError:
-            self._error(R.BAD_PARAM)
-            return None
+        address, params = parsed
         for key, value in params.items():
             if key == "NOTIFY":
                 notify = set((value or "").upper().split(","))
