@@ -106,7 +106,6 @@ class QueueConfig(_Section):
     min_backoff: float = 300.0  # first retry after this many seconds
     max_backoff: float = 4000.0  # the interval doubles up to this
     lifetime: float = 5 * 86400.0  # then the message bounces (maximal_queue_lifetime)
-    warn_after: float = 0.0  # send a "delayed" DSN after this many seconds; 0 = never
     active_window: int = 10000  # recipients held in memory at once per worker
     scan_interval: float = 1.0  # seconds between looks at the spool for due mail
 
