@@ -367,54 +367,50 @@ def queue_show(queue_id: str, config_path: str) -> None:
     spool.close()
 
 
-def _queue_action(queue_id: str, config_path: str, action: str) -> None:
-    cfg = _load(config_path)
-    spool = _find(cfg, queue_id)
-    if action == "retry":
-        count = spool.retry_now(queue_id)
-        click.echo(f"{queue_id}: {count} recipient(s) due now")
-    elif action == "hold":
-        spool.set_held(queue_id, True, "by operator")
-        click.echo(f"{queue_id}: held")
-    elif action == "release":
-        spool.set_held(queue_id, False)
-        click.echo(f"{queue_id}: released")
-    elif action == "delete":
-        spool.delete(queue_id)
-        click.echo(f"{queue_id}: deleted")
-    spool.close()
+QueueAction = Callable[[Any, str], str]
 
 
-@queue.command("retry")
-@click.argument("queue_id")
-@config_option
-def queue_retry(queue_id: str, config_path: str) -> None:
-    """Try a deferred message again now."""
-    _queue_action(queue_id, config_path, "retry")
+def _retry(spool: Any, qid: str) -> str:
+    return f"{qid}: {spool.retry_now(qid)} recipient(s) due now"
 
 
-@queue.command("hold")
-@click.argument("queue_id")
-@config_option
-def queue_hold(queue_id: str, config_path: str) -> None:
-    """Keep a message but stop delivering it until released."""
-    _queue_action(queue_id, config_path, "hold")
+def _hold(spool: Any, qid: str) -> str:
+    spool.set_held(qid, True, "by operator")
+    return f"{qid}: held"
 
 
-@queue.command("release")
-@click.argument("queue_id")
-@config_option
-def queue_release(queue_id: str, config_path: str) -> None:
-    """Release a held message (it is tried again at once)."""
-    _queue_action(queue_id, config_path, "release")
+def _release(spool: Any, qid: str) -> str:
+    spool.set_held(qid, False)
+    return f"{qid}: released"
 
 
-@queue.command("delete")
-@click.argument("queue_id")
-@config_option
-def queue_delete(queue_id: str, config_path: str) -> None:
-    """Delete a message from the queue without delivering it (no DSN)."""
-    _queue_action(queue_id, config_path, "delete")
+def _delete(spool: Any, qid: str) -> str:
+    spool.delete(qid)
+    return f"{qid}: deleted"
+
+
+QUEUE_ACTIONS: dict[str, tuple[str, QueueAction]] = {
+    "retry": ("Try a deferred message again now.", _retry),
+    "hold": ("Keep a message but stop delivering it until released.", _hold),
+    "release": ("Release a held message (it is tried again at once).", _release),
+    "delete": ("Delete a message from the queue without delivering it (no DSN).", _delete),
+}
+
+
+def _register_queue_action(name: str, help_text: str, action: QueueAction) -> None:
+    @queue.command(name, help=help_text)
+    @click.argument("queue_id")
+    @config_option
+    def command(queue_id: str, config_path: str) -> None:
+        spool = _find(_load(config_path), queue_id)
+        try:
+            click.echo(action(spool, queue_id))
+        finally:
+            spool.close()
+
+
+for _name, (_help, _action) in QUEUE_ACTIONS.items():
+    _register_queue_action(_name, _help, _action)
 
 
 # --- send --------------------------------------------------------------------------------

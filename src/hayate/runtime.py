@@ -30,7 +30,7 @@ from hayate.ingest.ingest import Ingest
 from hayate.ingest.routing import Router
 from hayate.policy.relay import RelayPolicy
 from hayate.queue.scheduler import Scheduler
-from hayate.smtp.server import SmtpServerSettings, start_smtp_server
+from hayate.smtp.server import SmtpServer, SmtpServerSettings, start_smtp_server
 from hayate.store import open_store
 from hayate.store.base import Store
 from hayate.store.spool import Spool, adopt_shard, shard_paths, spool_path
@@ -96,8 +96,7 @@ class Worker:
         )
         self.ingest.feed = self.scheduler
         self.policy = RelayPolicy(self.store, cfg.local_domains, cfg.policy)
-        self.servers: list[asyncio.Server] = []
-        self.smtp_servers: list[object] = []
+        self.smtp_servers: list[SmtpServer] = []
         self._background: list[asyncio.Task[None]] = []
 
     async def _send_bounce(self, recipient: str, dsn: bytes) -> str:
@@ -147,10 +146,7 @@ class Worker:
         s = self.scheduler.stats
         smtp: dict[str, int] = {}
         for server in self.smtp_servers:
-            counters = getattr(server, "stats", None)
-            if counters is None:
-                continue
-            for key, value in vars(counters).items():
+            for key, value in vars(server.stats).items():
                 if isinstance(value, int):
                     smtp[key] = smtp.get(key, 0) + value
         return WorkerStats(
@@ -178,9 +174,7 @@ class Worker:
 
     async def stop(self) -> None:
         for server in self.smtp_servers:
-            close = getattr(server, "close", None)
-            if close is not None:
-                close()
+            server.close()
         for task in self._background:
             task.cancel()
         await self.scheduler.stop()

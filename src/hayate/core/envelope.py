@@ -53,7 +53,3 @@ def domain_of(address: str) -> str:
     at = address.rfind("@")
     return address[at + 1 :].lower() if at >= 0 else ""
 
-
-def local_part_of(address: str) -> str:
-    at = address.rfind("@")
-    return address[:at] if at >= 0 else address

@@ -41,13 +41,13 @@ from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import Clock, DeliveryAgent, DeliveryJob, SystemClock
 from hayate.ingest.headers import header_block_end
+from hayate.ingest.routing import LOCAL
 from hayate.queue.backoff import expired, next_attempt
 from hayate.queue.dsn import FailedRecipient, build_dsn, should_bounce
 from hayate.store.spool import RecipientRow, Spool, SpoolMessage
 
 log = logging.getLogger("hayate.queue")
 
-LOCAL = "local"
 DATA_BUDGET = 64 * 1024 * 1024  # bytes of message data kept in memory by the window
 DEAD_DESTINATION_SECONDS = 60.0
 
@@ -296,7 +296,7 @@ class Scheduler:
             return
         data = msg.data if msg.data is not None else self.spool.message_data(msg.id)
         if data is None:  # deleted by an operator while waiting
-            self._forget(job)
+            self._job_finished(job)
             return
         agent = self.agents[LOCAL if job.route == LOCAL else "remote"]
         delivery = DeliveryJob(
@@ -402,9 +402,6 @@ class Scheduler:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         msg.data = None
-
-    def _forget(self, job: _Job) -> None:
-        self._job_finished(job)
 
     def _shunt(self, job: _Job, reason: str) -> None:
         self.stats.held += 1

@@ -25,10 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,6 +239,18 @@ class GroupCommitter:
                     fut.set_result(results[i])
 
 
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back if the body raises (one-off operator writes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) one spool shard with the durability settings."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,14 +405,8 @@ class Spool:
     # --- operator actions (synchronous; used by the CLI while the server runs) -----------
 
     def _admin(self, sql: str, params: tuple[object, ...]) -> int:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = self.conn.execute(sql, params)
-            count = cur.rowcount
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        with transaction(self.conn):
+            count: int = self.conn.execute(sql, params).rowcount
         return count
 
     def retry_now(self, msg_id: str) -> int:
@@ -419,15 +424,10 @@ class Spool:
         return count
 
     def delete(self, msg_id: str) -> int:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             self.conn.execute("DELETE FROM recipients WHERE msg_id=?", (msg_id,))
-            cur = self.conn.execute("DELETE FROM messages WHERE id=?", (msg_id,))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return cur.rowcount
+            count: int = self.conn.execute("DELETE FROM messages WHERE id=?", (msg_id,)).rowcount
+        return count
 
 
 def open_all(spool_dir: Path) -> list[Spool]:
@@ -439,23 +439,14 @@ def spool_path(spool_dir: Path, shard: int) -> Path:
     return spool_dir / f"shard-{shard}.db"
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def adopt_shard(spool: Spool, orphan: Path) -> int:
     """Move every message of ``orphan`` (a shard no worker owns any more, after the worker
     count went down) into ``spool`` in one transaction, then remove the orphan's files."""
     conn = spool.conn
     conn.execute("ATTACH DATABASE ? AS orphan", (str(orphan),))
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            moved = conn.execute(
+        with transaction(conn):
+            moved: int = conn.execute(
                 "INSERT OR IGNORE INTO messages SELECT * FROM orphan.messages"
             ).rowcount
             conn.execute(
@@ -464,10 +455,6 @@ def adopt_shard(spool: Spool, orphan: Path) -> int:
                 " route, destination, nexthop, attempts, next_attempt, 0, last_reply"
                 " FROM orphan.recipients"
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.execute("DETACH DATABASE orphan")
     for suffix in ("", "-wal", "-shm"):
