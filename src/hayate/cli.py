@@ -7,81 +7,28 @@ traceback: a bad config file names the key that is wrong.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from hayate import __version__
-from hayate.config import Config, ConfigError, load_config
-
-T = TypeVar("T")
-
-DEFAULT_CONFIG = "var/hayate.toml"
-config_option = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default=lambda: os.environ.get("HAYATE_CONFIG", DEFAULT_CONFIG),
-    show_default="$HAYATE_CONFIG or var/hayate.toml",
-    help="Path of the TOML config file.",
+from hayate.commands.common import (
+    CliError,
+    cli_errors,
+    config_option,
+    load_cfg,
+    run_async,
+    store_call,
+    with_store,
 )
-
-
-class CliError(click.ClickException):
-    """A readable error; exit status 1."""
-
-
-def _load(config_path: str) -> Config:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from exc
-
-
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await coro_fn()
-
-    return asyncio.run(main())
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    from hayate.store.base import StoreError
-
-    try:
-        yield
-    except StoreError as exc:
-        raise CliError(str(exc)) from exc
-    except OSError as exc:
-        raise CliError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc
-
-
-async def _with_store(cfg: Config, fn: Callable[[Any], Awaitable[T]]) -> T:
-    from hayate.store import open_store
-
-    store = open_store(cfg.store.url, cfg.sqlite_path)
-    await store.create()
-    try:
-        await store.migrate()
-        return await fn(store)
-    finally:
-        await store.close()
-
-
-def _store_call(cfg: Config, op: Callable[[Any], Awaitable[T]]) -> T:
-    """Run one store operation; store and OS errors become one readable line."""
-    with _errors():
-        return _run(lambda: _with_store(cfg, op))
+from hayate.config import Config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,7 +85,7 @@ def init(directory: str, hostname: str, domain: str, force: bool) -> None:
     config_file = base / "hayate.toml"
     if config_file.exists() and not force:
         raise CliError(f"{config_file} exists already (use --force to overwrite it)")
-    with _errors():
+    with cli_errors():
         base.mkdir(parents=True, exist_ok=True)
         for sub in ("tls", "dkim", "spool", "run"):
             (base / sub).mkdir(exist_ok=True)
@@ -146,7 +93,7 @@ def init(directory: str, hostname: str, domain: str, force: bool) -> None:
         config_file.write_text(CONFIG_TEMPLATE.format(hostname=hostname, domain=domain.lower()))
         names = sorted({"localhost", hostname})
         generate_self_signed(base / "tls" / "cert.pem", base / "tls" / "key.pem", names)
-    cfg = _load(str(config_file))
+    cfg = load_cfg(str(config_file))
     demo = f"demo@{domain.lower()}"
     password = secrets.token_urlsafe(12)
 
@@ -156,7 +103,7 @@ def init(directory: str, hostname: str, domain: str, force: bool) -> None:
         else:
             await store.set_password(demo, password)
 
-    _store_call(cfg, add)
+    store_call(cfg, add)
     click.echo(f"wrote {config_file}")
     click.echo(f"certificate for {', '.join(names)} in {base / 'tls'}")
     click.echo(f"demo account: {demo}  password: {password}")
@@ -168,7 +115,7 @@ def serve(config_path: str) -> None:
     """Run the server (SMTP listeners, queue, delivery) until SIGTERM or Ctrl-C."""
     from hayate.serve import serve as run_server
 
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
 
     def announce(addresses: dict[str, str]) -> None:
         click.echo(f"hayate {__version__} on {cfg.hostname}: {cfg.worker_count} worker(s)")
@@ -185,7 +132,7 @@ def serve(config_path: str) -> None:
                    f"--from you@example.org demo@{domain}")
         sys.stdout.flush()
 
-    with _errors():
+    with cli_errors():
         code = run_server(cfg, announce)
     sys.exit(code)
 
@@ -226,10 +173,10 @@ def user() -> None:
 @config_option
 def user_add(address: str, quota: int, config_path: str) -> None:
     """Create ADDRESS; the password is read from standard input."""
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
     address = _check_local(cfg, address)
     password = _read_password()
-    _store_call(cfg, lambda s: s.add_account(address, password, quota))
+    store_call(cfg, lambda s: s.add_account(address, password, quota))
     click.echo(f"added {address}")
 
 
@@ -237,8 +184,8 @@ def user_add(address: str, quota: int, config_path: str) -> None:
 @config_option
 def user_list(config_path: str) -> None:
     """List accounts."""
-    cfg = _load(config_path)
-    accounts = _store_call(cfg, lambda s: s.list_accounts())
+    cfg = load_cfg(config_path)
+    accounts = store_call(cfg, lambda s: s.list_accounts())
     for a in accounts:
         quota = f"quota={a.quota_bytes}" if a.quota_bytes else "quota=none"
         state = " disabled" if a.disabled else ""
@@ -250,8 +197,8 @@ def user_list(config_path: str) -> None:
 @config_option
 def user_del(address: str, config_path: str) -> None:
     """Delete an account and its mail."""
-    cfg = _load(config_path)
-    done = _store_call(cfg, lambda s: s.delete_account(address.lower()))
+    cfg = load_cfg(config_path)
+    done = store_call(cfg, lambda s: s.delete_account(address.lower()))
     if not done:
         raise CliError(f"no such account: {address}")
     click.echo(f"deleted {address}")
@@ -268,13 +215,13 @@ def alias() -> None:
 @config_option
 def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
     """Make SOURCE deliver to TARGETS (local accounts or remote addresses)."""
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
     source = source.strip().lower()
     domain = source.split("@", 1)[-1]
     if "@" not in source or domain not in cfg.local_domains:
         raise CliError(f"{source}: the alias must be in a local domain "
                        f"({', '.join(cfg.local_domains)})")
-    _store_call(cfg, lambda s: s.add_alias(source, list(targets)))
+    store_call(cfg, lambda s: s.add_alias(source, list(targets)))
     click.echo(f"{source} -> {', '.join(targets)}")
 
 
@@ -283,8 +230,8 @@ def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
 @config_option
 def alias_del(source: str, config_path: str) -> None:
     """Delete an alias."""
-    cfg = _load(config_path)
-    done = _store_call(cfg, lambda s: s.delete_alias(source.lower()))
+    cfg = load_cfg(config_path)
+    done = store_call(cfg, lambda s: s.delete_alias(source.lower()))
     if not done:
         raise CliError(f"no such alias: {source}")
     click.echo(f"deleted {source}")
@@ -294,8 +241,8 @@ def alias_del(source: str, config_path: str) -> None:
 @config_option
 def alias_list(config_path: str) -> None:
     """List aliases."""
-    cfg = _load(config_path)
-    aliases = _store_call(cfg, lambda s: s.list_aliases())
+    cfg = load_cfg(config_path)
+    aliases = store_call(cfg, lambda s: s.list_aliases())
     for a in aliases:
         click.echo(f"{a.source}\t{', '.join(a.targets)}")
 
@@ -325,7 +272,7 @@ def queue_list(limit: int, config_path: str) -> None:
     """List queued messages, like Postfix's mailq."""
     from hayate.store.spool import open_all
 
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
     total = 0
     for spool in open_all(cfg.spool_dir):
         for info, rcpts in spool.list_messages(limit):
@@ -348,7 +295,7 @@ def queue_list(limit: int, config_path: str) -> None:
 @config_option
 def queue_show(queue_id: str, config_path: str) -> None:
     """Show one message: envelope, recipients' state, then the message itself."""
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
     spool = _find(cfg, queue_id)
     info = spool.message(queue_id)
     click.echo(f"queue id:  {info.id}")
@@ -402,7 +349,7 @@ def _register_queue_action(name: str, help_text: str, action: QueueAction) -> No
     @click.argument("queue_id")
     @config_option
     def command(queue_id: str, config_path: str) -> None:
-        spool = _find(_load(config_path), queue_id)
+        spool = _find(load_cfg(config_path), queue_id)
         try:
             click.echo(action(spool, queue_id))
         finally:
@@ -428,7 +375,7 @@ def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_pat
     from hayate.ingest.routing import Router
     from hayate.store.spool import Spool, spool_path
 
-    cfg = _load(config_path)
+    cfg = load_cfg(config_path)
     raw = message_file.read(cfg.limits.max_message_size + 1)
     if len(raw) > cfg.limits.max_message_size:
         raise CliError(f"message larger than max_message_size ({cfg.limits.max_message_size})")
@@ -451,12 +398,32 @@ def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_pat
 
     from hayate.core.reply import SmtpError
 
-    with _errors():
+    with cli_errors():
         try:
-            queue_id = _run(lambda: _with_store(cfg, inject))
+            queue_id = run_async(lambda: with_store(cfg, inject))
         except SmtpError as exc:
             raise CliError(str(exc.reply)) from exc
     click.echo(f"queued as {queue_id}")
+
+
+# --- command groups that live in hayate.commands -----------------------------------------
+# While issue 3 is being built, a module that does not exist yet is skipped.
+def _add_command_modules() -> None:
+    import importlib
+
+    for name in ("dkim", "dnscheck", "bounces", "suppression", "events", "sites"):
+        module_name = f"hayate.commands.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_add_command_modules()
 
 
 if __name__ == "__main__":

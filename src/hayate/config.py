@@ -127,6 +127,124 @@ class StoreConfig(_Section):
     url: str = "sqlite"
 
 
+# --- deliverability (issue 3) -----------------------------------------------------------
+# Each section below belongs to one module; the module docstring named in the comment says
+# how the keys are used.
+
+
+DEFAULT_SIGNED_HEADERS = [
+    "from", "reply-to", "subject", "date", "to", "cc", "message-id", "in-reply-to",
+    "references", "mime-version", "content-type", "content-transfer-encoding",
+    "list-unsubscribe", "list-unsubscribe-post", "list-id", "feedback-id",
+]
+DEFAULT_OVERSIGNED_HEADERS = ["from", "subject", "to", "date", "list-unsubscribe"]
+
+
+class DkimConfig(_Section):
+    """Outbound DKIM signing (hayate.auth.signing). Keys live in data_dir/dkim/<domain>/."""
+
+    sign: bool = True  # sign mail from submission, local and relay clients whose From has a key
+    headers: list[str] = Field(default_factory=lambda: list(DEFAULT_SIGNED_HEADERS))
+    oversign: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERSIGNED_HEADERS))
+    expire_after: float | None = None  # seconds; sets x= in the signature when given
+
+
+class InboundAuthConfig(_Section):
+    """SPF, DKIM, DMARC and ARC checks on the MX port (hayate.auth.inbound)."""
+
+    enabled: bool = True
+    authserv_id: str | None = None  # the id in Authentication-Results; default: hostname
+    dmarc_reject: bool = True  # a DMARC failure under p=reject is refused with 550 5.7.1
+    dmarc_quarantine: bool = True  # under p=quarantine: accepted with "X-Hayate-Quarantine: yes"
+    trusted_arc_sealers: list[str] = Field(default_factory=list)  # their ARC pass overrides DMARC
+
+
+class BouncesConfig(_Section):
+    """VERP return paths and inbound bounce processing (hayate.bounces)."""
+
+    # Envelope senders of outbound mail become "b-<token>@<domain>" so that a bounce names
+    # its message and recipient; every address in this domain goes to the bounce processor
+    # (publish an MX for it pointing here). None: no VERP, no bounce domain.
+    domain: str | None = None
+    verp: bool = True
+    secret_file: Path | None = None  # HMAC key; default data_dir/verp.key (made on first use)
+
+
+class SuppressionConfig(_Section):
+    """When a recipient goes on a sending domain's suppression list (hayate.bounces)."""
+
+    soft_bounce_limit: int = 3  # this many soft bounces ...
+    soft_bounce_window: float = 7 * 86400.0  # ... within this many seconds suppress it
+    notify_sender: bool = True  # a DSN tells the sender that a recipient was suppressed
+
+
+class EventsConfig(_Section):
+    """Per-recipient delivery events (hayate.events)."""
+
+    enabled: bool = True
+    flush_interval: float = 0.5  # seconds between batched writes
+    batch_size: int = 1000  # a write happens at once when this many are waiting
+    retention_days: int = 30  # older events are deleted
+
+
+class EgressSource(_Section):
+    """One local address outbound connections can leave from."""
+
+    name: str
+    address: str | None = None  # None: the system's choice
+    helo: str | None = None  # EHLO name for this source; default: hostname
+    warmup: str | None = None  # name of a [warmup.schedules] curve while this IP is new
+    warmup_start: str | None = None  # "YYYY-MM-DD": day 1 of the warm-up
+
+
+class PoolMember(_Section):
+    source: str
+    weight: int = 1
+
+
+class EgressPool(_Section):
+    name: str
+    sources: list[PoolMember]
+
+
+class EgressConfig(_Section):
+    """Source addresses and pools (hayate.delivery.egress); no sources: the system's choice."""
+
+    sources: list[EgressSource] = Field(default_factory=list)
+    pools: list[EgressPool] = Field(default_factory=list)
+    default_pool: str | None = None
+    domain_pools: dict[str, str] = Field(default_factory=dict)  # sending domain → pool
+    stream_pools: dict[str, str] = Field(default_factory=dict)  # stream → pool
+
+
+class WarmupSchedule(_Section):
+    # Messages per day per provider on day 1, 2, ... of the warm-up; after the last day
+    # there is no cap.
+    daily: list[int]
+
+
+class WarmupConfig(_Section):
+    """IP warm-up (hayate.queue.warmup)."""
+
+    schedules: dict[str, WarmupSchedule] = Field(default_factory=dict)
+    timezone: str = "UTC"  # the day boundary of the daily caps
+
+
+class StreamsConfig(_Section):
+    """Message streams: transactional mail is never queued behind bulk mail."""
+
+    default: str = "transactional"
+    header: str = "X-Hayate-Stream"  # a client may choose the stream; removed at ingest
+    domains: dict[str, str] = Field(default_factory=dict)  # sending domain → its stream
+
+
+class ShapingConfig(_Section):
+    """Traffic shaping per site and provider (hayate.queue.shaping)."""
+
+    presets: bool = True  # use the provider presets shipped with Hayate
+    file: Path | None = None  # an operator's shaping TOML, layered over the presets
+
+
 class Config(_Section):
     hostname: str = "localhost"
     data_dir: Path = Path("var")
@@ -143,6 +261,15 @@ class Config(_Section):
     queue: QueueConfig = QueueConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     store: StoreConfig = StoreConfig()
+    dkim: DkimConfig = DkimConfig()
+    auth: InboundAuthConfig = InboundAuthConfig()
+    bounces: BouncesConfig = BouncesConfig()
+    suppression: SuppressionConfig = SuppressionConfig()
+    events: EventsConfig = EventsConfig()
+    egress: EgressConfig = EgressConfig()
+    warmup: WarmupConfig = WarmupConfig()
+    streams: StreamsConfig = StreamsConfig()
+    shaping: ShapingConfig = ShapingConfig()
 
     @field_validator("local_domains")
     @classmethod
@@ -191,6 +318,10 @@ def _resolve_paths(raw: dict[str, object], base: Path) -> None:
     if isinstance(tls, dict):
         fix(tls, "cert")
         fix(tls, "key")
+    for name, key in (("bounces", "secret_file"), ("shaping", "file")):
+        section = raw.get(name)
+        if isinstance(section, dict):
+            fix(section, key)
 
 
 def parse_config(text: str, base: Path, source: str = "<config>") -> Config:

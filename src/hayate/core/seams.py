@@ -4,15 +4,20 @@ SMTP server  ──► SmtpPolicy (may this client send from/to these addresses?
                  MessageSink (ingest: make it durable, answer 250 with a queue id)
 queue        ──► DeliveryAgent (try one message to one destination, return per-recipient results)
 delivery     ──► MxResolver (DNS)
+auth         ──► TxtResolver (SPF, DKIM, DMARC, ARC lookups through the cached resolver)
+queue        ──► SuppressionList (skip suppressed recipients), ReturnPath (VERP),
+                 EventSink (record every attempt and outcome, batched)
 everything   ──► Clock (a fake one in tests that need to skip days)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hayate.core.envelope import Envelope, SessionInfo
+from hayate.core.events import DeliveryEvent
 from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult
 
@@ -118,4 +123,44 @@ class DeliveryJob:
 class DeliveryAgent(Protocol):
     async def deliver(self, job: DeliveryJob) -> list[DeliveryResult]:
         """Try once; exactly one result per recipient of ``job``, in the same order."""
+        ...
+
+
+class TxtResolver(Protocol):
+    """The lookups of sender authentication; all of them go through the cached resolver."""
+
+    async def resolve_txt(self, name: str) -> list[str]:
+        """Each TXT record of ``name`` with its strings joined; [] when it has none (NODATA).
+
+        Raises DnsError: permanent for NXDOMAIN, temporary for SERVFAIL and time-outs.
+        """
+        ...
+
+    async def resolve_addresses(self, host: str) -> list[str]:
+        """A then AAAA addresses of ``host``; raises DnsError."""
+        ...
+
+    async def resolve_mx(self, domain: str) -> MxAnswer: ...
+
+    async def resolve_ptr(self, ip: str) -> list[str]:
+        """Host names of the PTR records of ``ip``; [] when it has none."""
+        ...
+
+
+class EventSink(Protocol):
+    def record(self, event: DeliveryEvent) -> None:
+        """Queue one event for a batched write; never blocks, never raises."""
+        ...
+
+
+class SuppressionList(Protocol):
+    async def suppressed(self, sender_domain: str, recipients: Sequence[str]) -> set[str]:
+        """Which of ``recipients`` (as given) are suppressed for mail from ``sender_domain``."""
+        ...
+
+
+class ReturnPath(Protocol):
+    def for_recipient(self, queue_id: str, sender: str, recipient: str) -> str | None:
+        """The VERP envelope sender for one recipient, or None to keep ``sender`` as is
+        (null sender, VERP off, or a sender whose domain is not ours)."""
         ...

@@ -5,6 +5,11 @@
 (250 with the queue id) is returned only after the spool commit that holds the message.
 After that the message is handed to the scheduler through a :class:`QueueFeed`, so fresh
 mail is delivered from memory without being read back from disk.
+
+Order for each message: Received (and missing Message-ID/Date) → hop count → the
+``filters`` in order (inbound SPF/DKIM/DMARC checks that add Authentication-Results, then DKIM
+signing, which must come last because it signs the final headers) → alias expansion and
+routing → spool commit → 250.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ log = logging.getLogger("hayate.ingest")
 MAX_HOPS = 50  # like Postfix's hopcount_limit: more Received headers means a mail loop
 
 AliasExpander = Callable[[str], Awaitable[list[str]]]
+
+
+class IngestFilter(Protocol):
+    """One step that may inspect or change a message before it is queued."""
+
+    async def __call__(self, session: SessionInfo, envelope: Envelope, data: bytes) -> bytes:
+        """Return the message to go on with (for example with a header prepended), or raise
+        SmtpError to refuse it (the SMTP client sees that reply at the end of DATA)."""
+        ...
 
 
 class QueueFeed(Protocol):
@@ -51,6 +65,7 @@ class Ingest:
         expand_alias: AliasExpander,
         feed: QueueFeed | None = None,
         clock: Clock | None = None,
+        filters: list[IngestFilter] | None = None,
     ) -> None:
         self.hostname = hostname
         self.spool = spool
@@ -58,6 +73,7 @@ class Ingest:
         self.expand_alias = expand_alias
         self.feed = feed
         self.clock = clock or SystemClock()
+        self.filters: list[IngestFilter] = list(filters or [])
         self.accepted = 0
 
     async def accept(self, session: SessionInfo, envelope: Envelope, data: bytes) -> SmtpReply:
@@ -98,6 +114,8 @@ class Ingest:
         data, hops = add_missing_headers(data, received, queue_id, self.hostname, now)
         if hops > MAX_HOPS:
             raise SmtpError(554, "5.4.6", "Too many hops (mail forwarding loop)")
+        for step in self.filters:
+            data = await step(session, envelope, data)
         recipients = await self._route_all(envelope.recipients)
         if not recipients:
             raise SmtpError(554, "5.1.1", "No valid recipients")

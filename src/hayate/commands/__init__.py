@@ -1,0 +1,1 @@
+"""The ``hayate`` subcommand groups, one module each (see ``hayate.cli``)."""
