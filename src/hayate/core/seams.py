@@ -118,6 +118,11 @@ class DeliveryJob:
     smtputf8: bool = False
     body_8bit: bool = False
     envid: str | None = None
+    # Chosen by the scheduler's shaping and egress selection (None: the agent's defaults).
+    source_ip: str | None = None  # local address to connect from
+    helo: str | None = None  # EHLO name that goes with source_ip
+    messages_per_connection: int | None = None  # close a session after this many
+    recipients_per_transaction: int | None = None
 
 
 class DeliveryAgent(Protocol):
