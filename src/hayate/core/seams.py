@@ -163,6 +163,13 @@ class SuppressionList(Protocol):
         """Which of ``recipients`` (as given) are suppressed for mail from ``sender_domain``."""
         ...
 
+    def note_failure(
+        self, sender_domain: str, recipient: str, status: str, permanent: bool
+    ) -> None:
+        """A failure of our own delivery attempt (``status`` like "5.1.1"); the list decides
+        whether the address goes on it. Never blocks: the write happens in the background."""
+        ...
+
 
 class ReturnPath(Protocol):
     def for_recipient(self, queue_id: str, sender: str, recipient: str) -> str | None:
