@@ -32,6 +32,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.dkim
 	$(BIN)/python -m bench.queue_memory
 
 clean:

@@ -77,9 +77,11 @@ class HayateRelay:
         base: Path | None = None,
         start_timeout: float = 30.0,
         root: Path | None = None,
+        dkim: tuple[str, str] | None = None,
     ) -> None:
         """Start in a new temporary folder under ``base``, or in ``root`` (then reusing its
-        spool, and leaving the folder in place on close)."""
+        spool, and leaving the folder in place on close). ``dkim`` = (domain, algorithm):
+        make a signing key for that domain first, so relayed mail from it is signed."""
         self.port = free_port()
         self.owns_root = root is None
         self.root = (
@@ -92,6 +94,13 @@ class HayateRelay:
         self._log = self.log_path.open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
         try:
+            if dkim is not None:
+                domain, algo = dkim
+                subprocess.run(
+                    [str(hayate_executable()), "dkim", "keygen", domain, "--algo", algo,
+                     "-c", str(self.config)],
+                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                )
             self.proc = subprocess.Popen(
                 serve_command(self.config),
                 cwd=self.root,

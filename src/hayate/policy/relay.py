@@ -1,5 +1,7 @@
 """Relay control and sender rules, like Postfix's smtpd_relay_restrictions.
 
+* Mail to the bounce domain (``bounces.domain``: VERP return paths and feedback-loop
+  reports) is accepted on every listener for any local part; the bounce processor reads it.
 * Mail to a local domain is accepted on every listener if the recipient exists (an account,
   an alias, or a catch-all); otherwise 550 5.1.1.
 * Mail to any other domain (relaying) needs an authenticated session or a client address in
@@ -22,9 +24,16 @@ RELAY_DENIED = "Relay access denied"
 class RelayPolicy:
     """Implements :class:`hayate.core.seams.SmtpPolicy`."""
 
-    def __init__(self, store: Store, local_domains: list[str], cfg: PolicyConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        local_domains: list[str],
+        cfg: PolicyConfig,
+        bounce_domain: str | None = None,
+    ) -> None:
         self.store = store
         self.local_domains = {d.lower() for d in local_domains}
+        self.bounce_domain = bounce_domain.lower().rstrip(".") if bounce_domain else None
         self.cfg = cfg
         self.extra_sender_domains = {d.lower() for d in cfg.extra_sender_domains}
 
@@ -54,6 +63,8 @@ class RelayPolicy:
         self, session: SessionInfo, sender: str, recipient: str
     ) -> SmtpReply | None:
         domain = domain_of(recipient)
+        if domain == self.bounce_domain:
+            return None
         if domain in self.local_domains:
             if await self._local_recipient_exists(recipient):
                 return None
