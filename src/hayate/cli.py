@@ -28,6 +28,7 @@ from hayate.commands.common import (
     store_call,
     with_store,
 )
+from hayate.commands.sites import sites as sites_command
 from hayate.config import Config
 
 
@@ -411,7 +412,7 @@ def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_pat
 def _add_command_modules() -> None:
     import importlib
 
-    for name in ("dkim", "dnscheck", "bounces", "suppression", "events", "sites"):
+    for name in ("dkim", "dnscheck", "bounces", "suppression", "events"):
         module_name = f"hayate.commands.{name}"
         try:
             module = importlib.import_module(module_name)
@@ -424,6 +425,7 @@ def _add_command_modules() -> None:
 
 
 _add_command_modules()
+queue.add_command(sites_command)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ a :class:`ConfigError` whose message names the key and what is wrong with it.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(Exception):
@@ -152,10 +154,10 @@ class DkimConfig(_Section):
 class InboundAuthConfig(_Section):
     """SPF, DKIM, DMARC and ARC checks on the MX port (hayate.auth.inbound)."""
 
-    enabled: bool = True
+    enabled: bool = True  # check mail from outside on the MX port, add Authentication-Results
     authserv_id: str | None = None  # the id in Authentication-Results; default: hostname
     dmarc_reject: bool = True  # a DMARC failure under p=reject is refused with 550 5.7.1
-    dmarc_quarantine: bool = True  # under p=quarantine: accepted with "X-Hayate-Quarantine: yes"
+    dmarc_quarantine: bool = True  # under p=quarantine: accepted with "X-Hayate-Quarantine: dmarc"
     trusted_arc_sealers: list[str] = Field(default_factory=list)  # their ARC pass overrides DMARC
 
 
@@ -176,6 +178,8 @@ class SuppressionConfig(_Section):
     soft_bounce_limit: int = 3  # this many soft bounces ...
     soft_bounce_window: float = 7 * 86400.0  # ... within this many seconds suppress it
     notify_sender: bool = True  # a DSN tells the sender that a recipient was suppressed
+    cache_ttl: float = 30.0  # seconds a lookup is cached per worker (changes made elsewhere,
+    #                          e.g. by `hayate suppression`, are seen after at most this)
 
 
 class EventsConfig(_Section):
@@ -185,36 +189,139 @@ class EventsConfig(_Section):
     flush_interval: float = 0.5  # seconds between batched writes
     batch_size: int = 1000  # a write happens at once when this many are waiting
     retention_days: int = 30  # older events are deleted
+    max_buffer: int = 100_000  # events held in memory while the store fails; then the
+    #                            oldest are dropped (with a warning)
+
+
+def _dupes(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
 
 
 class EgressSource(_Section):
     """One local address outbound connections can leave from."""
 
-    name: str
-    address: str | None = None  # None: the system's choice
-    helo: str | None = None  # EHLO name for this source; default: hostname
+    name: str  # referred to by pools; shown in logs, events and `hayate queue sites`
+    address: str | None = None  # local IP to bind; None: the system's choice
+    helo: str | None = None  # EHLO name for this source (match its PTR); default: hostname
     warmup: str | None = None  # name of a [warmup.schedules] curve while this IP is new
-    warmup_start: str | None = None  # "YYYY-MM-DD": day 1 of the warm-up
+    warmup_start: str | None = None  # "YYYY-MM-DD": day 1 of the warm-up (in warmup.timezone)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a source needs a name")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address: {value!r}") from exc
+
+    @field_validator("helo")
+    @classmethod
+    def _helo(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value or any(c.isspace() for c in value) or len(value) > 255:
+            raise ValueError(f"not a host name for EHLO: {value!r}")
+        return value
+
+    @field_validator("warmup_start")
+    @classmethod
+    def _start(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a date 'YYYY-MM-DD', got {value!r}") from exc
+        if len(value) != 10:
+            raise ValueError(f"expected a date 'YYYY-MM-DD', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _warmup_pair(self) -> EgressSource:
+        if self.warmup is not None and self.warmup_start is None:
+            raise ValueError(f'source {self.name!r}: warmup needs warmup_start = "YYYY-MM-DD"')
+        if self.warmup_start is not None and self.warmup is None:
+            raise ValueError(f"source {self.name!r}: warmup_start without a warmup schedule")
+        return self
 
 
 class PoolMember(_Section):
-    source: str
-    weight: int = 1
+    source: str  # name of an [[egress.sources]] entry
+    weight: int = 1  # share of the pool's traffic, relative to the other members (>= 1)
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"weight must be at least 1, got {value}")
+        return value
 
 
 class EgressPool(_Section):
-    name: str
-    sources: list[PoolMember]
+    name: str  # referred to by default_pool, domain_pools and stream_pools
+    sources: list[PoolMember]  # the members; each source at most once
+
+    @field_validator("sources")
+    @classmethod
+    def _members(cls, value: list[PoolMember]) -> list[PoolMember]:
+        if not value:
+            raise ValueError("a pool needs at least one source")
+        dupes = _dupes([m.source for m in value])
+        if dupes:
+            raise ValueError(f"source listed twice in one pool: {', '.join(dupes)}")
+        return value
 
 
 class EgressConfig(_Section):
-    """Source addresses and pools (hayate.delivery.egress); no sources: the system's choice."""
+    """Source addresses and pools (hayate.delivery.egress); no sources: the system's choice.
+
+    A message's pool: ``domain_pools`` for its sending domain (or a parent domain), else
+    ``stream_pools`` for its stream, else ``default_pool``, else every source with weight 1.
+    """
 
     sources: list[EgressSource] = Field(default_factory=list)
     pools: list[EgressPool] = Field(default_factory=list)
-    default_pool: str | None = None
+    default_pool: str | None = None  # name of a pool
     domain_pools: dict[str, str] = Field(default_factory=dict)  # sending domain → pool
     stream_pools: dict[str, str] = Field(default_factory=dict)  # stream → pool
+
+    @field_validator("domain_pools")
+    @classmethod
+    def _lower_domains(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.lower().rstrip("."): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _references(self) -> EgressConfig:
+        problems: list[str] = []
+        names = [s.name for s in self.sources]
+        problems += [f"source name used twice: {n!r}" for n in _dupes(names)]
+        pools = [p.name for p in self.pools]
+        problems += [f"pool name used twice: {n!r}" for n in _dupes(pools)]
+        known = set(names)
+        for pool in self.pools:
+            for member in pool.sources:
+                if member.source not in known:
+                    problems.append(f"pool {pool.name!r} names an unknown source {member.source!r}")
+        if self.pools and not self.sources:
+            problems.append("pools are defined but there are no [[egress.sources]]")
+        refs = [("default_pool", self.default_pool)] if self.default_pool is not None else []
+        refs += [(f"domain_pools.{k}", v) for k, v in self.domain_pools.items()]
+        refs += [(f"stream_pools.{k}", v) for k, v in self.stream_pools.items()]
+        for where, pool_name in refs:
+            if pool_name not in pools:
+                problems.append(f"{where} names an unknown pool {pool_name!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class WarmupSchedule(_Section):
@@ -222,20 +329,66 @@ class WarmupSchedule(_Section):
     # there is no cap.
     daily: list[int]
 
+    @field_validator("daily")
+    @classmethod
+    def _daily(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("a warm-up schedule needs at least one day")
+        if any(n < 0 for n in value):
+            raise ValueError("daily caps cannot be negative")
+        return value
+
 
 class WarmupConfig(_Section):
     """IP warm-up (hayate.queue.warmup)."""
 
     schedules: dict[str, WarmupSchedule] = Field(default_factory=dict)
-    timezone: str = "UTC"  # the day boundary of the daily caps
+    timezone: str = "UTC"  # the day boundary of the daily caps (an IANA name, "Asia/Tokyo")
+    # Seconds between writes of this worker's counts to data_dir/warmup.db (and reads of the
+    # other workers'); the node may overshoot a cap by what the workers send in that time.
+    sync_interval: float = 1.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("sync_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("sync_interval cannot be negative")
+        return value
 
 
 class StreamsConfig(_Section):
-    """Message streams: transactional mail is never queued behind bulk mail."""
+    """Message streams: transactional mail is never queued behind bulk mail.
 
-    default: str = "transactional"
+    Used by ingest (which stream a message belongs to) and the scheduler (the order in
+    which waiting mail is served: see hayate.queue.streams).
+    """
+
+    default: str = "transactional"  # stream of mail that names none (and no domain rule)
     header: str = "X-Hayate-Stream"  # a client may choose the stream; removed at ingest
     domains: dict[str, str] = Field(default_factory=dict)  # sending domain → its stream
+    # Streams in the order they are served: the first one always goes first. Streams not
+    # listed (any name a client may give) come after these, in the order first seen.
+    priority: list[str] = Field(default_factory=lambda: ["transactional", "bulk"])
+
+    @field_validator("default", "priority", "domains")
+    @classmethod
+    def _lower_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.lower()
+        if isinstance(value, list):
+            return [str(v).lower() for v in value]
+        if isinstance(value, dict):
+            return {str(k).lower().rstrip("."): str(v).lower() for k, v in value.items()}
+        return value
 
 
 class ShapingConfig(_Section):

@@ -5,8 +5,11 @@ delivery agents, on one asyncio loop. ``hayate serve`` runs one worker per CPU c
 ``hayate.serve``); they share the listening sockets, and each owns ``spool/shard-N.db``.
 
     SMTP server ─► RelayPolicy (store)        Scheduler ─► LocalDeliveryAgent (store)
-        │                                        ▲    └──► RemoteDeliveryAgent (resolver)
-        └──► Ingest ─► Spool (group commit) ─────┘
+        │                                        ▲    ├──► RemoteDeliveryAgent (resolver)
+        └──► Ingest ─► Spool (group commit) ─────┘    └──► BounceProcessor (bounce domain)
+               │                                   shaping, egress + warm-up, suppression,
+               └─ filters: InboundAuthFilter         VERP return paths, EventRecorder
+                           (MX port), DkimSigningFilter (outbound mail)
 """
 
 from __future__ import annotations
@@ -20,16 +23,29 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hayate.auth.dkim_keys import DkimKeyStore
+from hayate.auth.inbound import InboundAuthFilter
+from hayate.auth.signing import DkimSigningFilter
+from hayate.bounces.parse import parse_message
+from hayate.bounces.processor import BounceProcessor
+from hayate.bounces.suppression import SuppressionService
+from hayate.bounces.verp import codec_from_config
+from hayate.commands.sites import write_sites
 from hayate.config import Config
 from hayate.core.envelope import Listener
-from hayate.core.seams import DeliveryAgent
+from hayate.core.events import DeliveryEvent
+from hayate.core.seams import DeliveryAgent, SystemClock
+from hayate.delivery.egress import Egress
 from hayate.delivery.local import LocalDeliveryAgent
 from hayate.delivery.remote import RemoteDeliveryAgent
 from hayate.dns.resolver import CachingResolver
-from hayate.ingest.ingest import Ingest
-from hayate.ingest.routing import Router
+from hayate.events.recorder import EventRecorder
+from hayate.ingest.ingest import Ingest, IngestFilter
+from hayate.ingest.routing import BOUNCE, Router
 from hayate.policy.relay import RelayPolicy
 from hayate.queue.scheduler import Scheduler
+from hayate.queue.shaping import Shaping
+from hayate.queue.warmup import WarmupTracker
 from hayate.smtp.server import SmtpServer, SmtpServerSettings, start_smtp_server
 from hayate.store import open_store
 from hayate.store.base import Store
@@ -73,19 +89,37 @@ class Worker:
         self.cfg = cfg
         self.index = index
         self.sockets = sockets
+        clock = SystemClock()
         self.store: Store = open_store(cfg.store.url, cfg.sqlite_path)
         self.spool = Spool(spool_path(cfg.spool_dir, index), index)
         self.resolver = CachingResolver(cfg.dns.nameservers, cfg.dns.timeout, cfg.dns.cache_size)
         self.remote = RemoteDeliveryAgent(cfg.delivery, cfg.hostname, self.resolver)
         self.local = LocalDeliveryAgent(self.store)
-        self.router = Router(cfg.local_domains, cfg.transport)
+        self.router = Router(cfg.local_domains, cfg.transport, bounce_domain=cfg.bounces.domain)
         self.ingest = Ingest(
             hostname=cfg.hostname,
             spool=self.spool,
             router=self.router,
             expand_alias=self.store.expand,
+            filters=ingest_filters(cfg, self.resolver),
+            streams=cfg.streams,
         )
-        agents: dict[str, DeliveryAgent] = {"local": self.local, "remote": self.remote}
+        # Deliverability: events, suppression, VERP, bounce processing, shaping, egress.
+        self.events = EventRecorder(self.store, cfg.events, clock) if cfg.events.enabled else None
+        self.suppression = SuppressionService(self.store, cfg.suppression, clock)
+        verp = codec_from_config(cfg.bounces, cfg.data_dir)
+        self.warmup = (
+            WarmupTracker(cfg.warmup, cfg.egress.sources, cfg.data_dir / "warmup.db", clock)
+            if any(source.warmup for source in cfg.egress.sources)
+            else None
+        )
+        agents: dict[str, DeliveryAgent] = {
+            "local": self.local,
+            "remote": self.remote,
+            BOUNCE: BounceProcessor(
+                parse_message, verp, self.suppression, self.events or _NoEvents(), clock
+            ),
+        }
         self.scheduler = Scheduler(
             spool=self.spool,
             agents=agents,
@@ -93,9 +127,20 @@ class Worker:
             delivery_cfg=cfg.delivery,
             hostname=cfg.hostname,
             send_bounce=self._send_bounce,
+            clock=clock,
+            streams_cfg=cfg.streams,
+            resolver=self.resolver,
+            shaping=Shaping.from_config(cfg.shaping, cfg.delivery),
+            egress=Egress(cfg.egress, cfg.hostname, self.warmup),
+            suppression=self.suppression,
+            notify_suppressed=cfg.suppression.notify_sender,
+            return_path=verp,
+            events=self.events,
         )
         self.ingest.feed = self.scheduler
-        self.policy = RelayPolicy(self.store, cfg.local_domains, cfg.policy)
+        self.policy = RelayPolicy(
+            self.store, cfg.local_domains, cfg.policy, bounce_domain=cfg.bounces.domain
+        )
         self.smtp_servers: list[SmtpServer] = []
         self._background: list[asyncio.Task[None]] = []
 
@@ -114,6 +159,8 @@ class Worker:
     async def start(self) -> None:
         self.adopt_orphan_shards()
         await self.store.create()
+        if self.events is not None:
+            self.events.start()
         self.spool.committer.start()
         await self.scheduler.start()
         tls = None
@@ -170,6 +217,7 @@ class Worker:
             tmp = target.with_suffix(".tmp")
             tmp.write_text(json.dumps(asdict(self.stats())))
             tmp.replace(target)
+            write_sites(folder, self.index, self.scheduler.sites_snapshot())
             await asyncio.sleep(STATS_INTERVAL)
 
     async def stop(self) -> None:
@@ -180,8 +228,33 @@ class Worker:
         await self.scheduler.stop()
         await self.spool.committer.stop()
         await self.remote.close()
+        await self.suppression.drain()
+        if self.events is not None:
+            await self.events.stop()
+        if self.warmup is not None:
+            self.warmup.close()
         await self.store.close()
         self.spool.close()
+
+
+class _NoEvents:
+    """The event sink when ``[events] enabled = false``."""
+
+    def record(self, event: DeliveryEvent) -> None:
+        return None
+
+
+def ingest_filters(cfg: Config, resolver: CachingResolver) -> list[IngestFilter]:
+    """Inbound checks first (they read the message as it arrived), DKIM signing last (it
+    signs the final headers). A broken key file stops the start with a readable error."""
+    filters: list[IngestFilter] = []
+    if cfg.auth.enabled:
+        filters.append(InboundAuthFilter(cfg.auth, cfg.hostname, resolver))
+    if cfg.dkim.sign:
+        keys = DkimKeyStore(cfg.dkim_dir)
+        keys.reload()
+        filters.append(DkimSigningFilter(cfg.dkim, keys))
+    return filters
 
 
 async def run_worker(cfg: Config, index: int, sockets: dict[str, socket.socket],

@@ -254,6 +254,8 @@ class SmtpClient:
         self.tls = False
         self.transactions = 0  # transactions started on this connection
         self.reused = False  # set by the pool when it hands out a cached connection
+        self.helo_name = ""  # the name said in EHLO/HELO
+        self.source_ip: str | None = None  # the local address it was opened from (None: any)
         self._needs_rset = False
 
     # -- opening ---------------------------------------------------------------------
@@ -288,6 +290,8 @@ class SmtpClient:
             reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
             raise SessionFailed(SmtpReply(451, "4.4.1", f"connect to {relay}: {reason}")) from None
         client = cls(wire, host, ip, port, command_timeout)
+        client.helo_name = helo_name
+        client.source_ip = source_ip
         try:
             await client._start(helo_name, tls, tls_context, connect_timeout)
         except SessionFailed as exc:

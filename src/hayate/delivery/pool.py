@@ -2,15 +2,18 @@
 
 A key is ``(destination, source_ip)``: the queue's destination (a domain or a transport
 nexthop) and the local address the connections leave from (None: the system's choice).
+A cached session is handed out only to a delivery that uses the same EHLO name as well (the
+name goes with the source address: a receiver checks it against the address's PTR).
 
 For each key the pool keeps
 - a slot counter: at most ``limit`` deliveries at once; further callers wait in FIFO order
   and a released slot is handed straight to the oldest waiter;
 - a stack of idle sessions (last in, first out, so the warmest connection is reused and the
   others age out), each closed with QUIT after ``idle_timeout`` seconds unused or once it has
-  carried ``max_uses`` transactions. One sweeper timer for the whole pool closes the expired
-  ones (at most every ``idle_timeout / 4`` seconds, so a session may linger up to a quarter
-  longer); a session found expired when taken is closed instead of used.
+  carried ``max_uses`` transactions (a job may bring its own, smaller limit). One sweeper
+  timer for the whole pool closes the expired ones (at most every ``idle_timeout / 4``
+  seconds, so a session may linger up to a quarter longer); a session found expired when
+  taken is closed instead of used.
 A delivery opens a new connection only when no idle one is left, so the number of open
 connections per key never exceeds ``limit`` either. Sessions that are done are *retired*:
 sent QUIT and left to close in the background; :meth:`ConnectionPool.close` waits for them.
@@ -90,24 +93,45 @@ class ConnectionPool:
         return dest.active if dest else 0
 
     # -- idle sessions ---------------------------------------------------------------
-    def take_idle(self, key: PoolKey) -> SmtpClient | None:
-        """A cached session for ``key`` that still looks alive, or None."""
+    def take_idle(
+        self, key: PoolKey, helo: str | None = None, max_uses: int | None = None
+    ) -> SmtpClient | None:
+        """A cached session for ``key`` that still looks alive, or None.
+
+        With ``helo`` only a session that said that EHLO name is taken; if there is none,
+        one idle session with another name is closed, so that the new connection the caller
+        opens keeps the number of connections per key within the limit. ``max_uses``
+        (default: the pool's) retires sessions that have carried that many transactions.
+        """
         dest = self._dests.get(key)
         if dest is None or not dest.idle:
             return None
         oldest = asyncio.get_running_loop().time() - self.idle_timeout
-        while dest.idle:
-            item = dest.idle.pop()
+        limit = self.max_uses if max_uses is None else max_uses
+        idle = dest.idle
+        other: _Idle | None = None
+        for item in reversed(list(idle)):  # newest first
             client = item.client
-            if client.usable and (self.idle_timeout <= 0 or item.since > oldest):
+            spent = client.transactions >= limit
+            expired = self.idle_timeout > 0 and item.since <= oldest
+            if not client.usable or spent or expired:
+                idle.remove(item)
+                self.retire(client)
+            elif helo is None or client.helo_name == helo:
+                idle.remove(item)
                 client.reused = True
                 return client
-            self.retire(client)
+            elif other is None:
+                other = item
+        if other is not None:
+            idle.remove(other)
+            self.retire(other.client)
         return None
 
-    def put_idle(self, key: PoolKey, client: SmtpClient) -> None:
+    def put_idle(self, key: PoolKey, client: SmtpClient, max_uses: int | None = None) -> None:
         """Keep ``client`` for the next delivery to ``key``, or close it if it is spent."""
-        if self._closed or not client.usable or client.transactions >= self.max_uses:
+        limit = self.max_uses if max_uses is None else max_uses
+        if self._closed or not client.usable or client.transactions >= limit:
             self.retire(client)
             return
         dest = self._dests.get(key)

@@ -9,6 +9,14 @@
 3. sends the recipients in transactions of at most ``recipients_per_transaction``,
 4. returns exactly one DeliveryResult per recipient, in order, and caches the session.
 
+Per job, the scheduler's egress and shaping choices override the agent's defaults: the
+connection leaves from ``job.source_ip`` (else the agent's ``source_ip``) and says EHLO
+``job.helo`` (else the hostname); ``job.messages_per_connection`` and
+``job.recipients_per_transaction`` replace the config's limits. Slots and cached sessions are
+kept per (destination, source address), and a cached session is reused only for the same
+EHLO name. MX addresses of the other family than the source address (IPv6 for an IPv4
+source) are skipped.
+
 Strategies for trouble: a cached session that dies before answering MAIL is replaced once,
 silently; a 4xx to MAIL (the whole transaction) moves on to the next address, and if none is
 left that 4xx is the answer; a 5xx reply is final. A connection lost inside a transaction
@@ -18,12 +26,14 @@ duplicate is better than a loss). The agent never touches queue state.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hayate.config import DeliveryConfig
+from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import DeliveryJob, MxResolver
 from hayate.delivery.client import (
@@ -87,7 +97,7 @@ class RemoteDeliveryAgent:
     async def deliver(self, job: DeliveryJob) -> list[DeliveryResult]:
         if not job.recipients:
             return []
-        key: PoolKey = (job.destination, self.source_ip)
+        key: PoolKey = (job.destination, job.source_ip or self.source_ip)
         await self.pool.acquire(key)
         try:
             results = await _Delivery(self, job, key).run()
@@ -124,14 +134,19 @@ class _Delivery:
         )
         self.client: SmtpClient | None = None
         self.route: Route | None = None
+        config = agent.config
+        self.source_ip = key[1]
+        self.helo = job.helo or agent.hostname
+        self.max_messages = job.messages_per_connection or config.messages_per_connection
+        self.max_recipients = job.recipients_per_transaction or config.recipients_per_transaction
 
     async def run(self) -> list[DeliveryResult]:
         agent = self.agent
-        self.client = agent.pool.take_idle(self.key)
+        self.client = agent.pool.take_idle(self.key, self.helo, self.max_messages)
         if self.client is not None:
             agent.stats.connections_reused += 1
         rcpts = self.job.recipients
-        step = max(1, agent.config.recipients_per_transaction)
+        step = max(1, self.max_recipients)
         results: list[DeliveryResult] = []
         try:
             for i in range(0, len(rcpts), step):
@@ -141,7 +156,7 @@ class _Delivery:
                 self.client.abort()
             raise
         if self.client is not None:
-            agent.pool.put_idle(self.key, self.client)
+            agent.pool.put_idle(self.key, self.client, self.max_messages)
         return results
 
     async def _transaction(self, chunk: Sequence[str]) -> list[DeliveryResult]:
@@ -179,10 +194,7 @@ class _Delivery:
                 continue
             if any(r.outcome is Outcome.DELIVERED for r in results):
                 stats.messages_sent += 1
-            if (
-                not client.usable
-                or client.transactions >= self.agent.config.messages_per_connection
-            ):
+            if not client.usable or client.transactions >= self.max_messages:
                 self.client = None
                 self.agent.pool.retire(client)
             return results
@@ -195,6 +207,9 @@ class _Delivery:
             self.route = await Route.for_job(self.job, agent.resolver, config.port)
         route = self.route
         while (target := await route.next()) is not None:
+            if self.source_ip is not None and not _same_family(self.source_ip, target.ip):
+                route.note(target, _family_mismatch(target, self.source_ip))
+                continue
             tls: TlsLevel = config.tls
             while True:
                 try:
@@ -202,10 +217,10 @@ class _Delivery:
                         target.host,
                         target.ip,
                         target.port,
-                        helo_name=agent.hostname,
+                        helo_name=self.helo,
                         connect_timeout=config.connect_timeout,
                         command_timeout=config.command_timeout,
-                        source_ip=agent.source_ip,
+                        source_ip=self.source_ip,
                         tls=tls,
                         tls_context=agent.tls_context,
                     )
@@ -248,3 +263,16 @@ class _Delivery:
 
 def _target_of(client: SmtpClient) -> Target:
     return Target(client.host, client.ip, client.port)
+
+
+def _same_family(source_ip: str, ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(source_ip).version == ipaddress.ip_address(ip).version
+    except ValueError:
+        return True  # let the connect itself report the problem
+
+
+def _family_mismatch(target: Target, source_ip: str) -> SmtpReply:
+    return SmtpReply(
+        451, "4.4.1", f"connect to {target.relay}: no route from source address {source_ip}"
+    )

@@ -6,22 +6,25 @@
 After that the message is handed to the scheduler through a :class:`QueueFeed`, so fresh
 mail is delivered from memory without being read back from disk.
 
-Order for each message: Received (and missing Message-ID/Date) → hop count → the
-``filters`` in order (inbound SPF/DKIM/DMARC checks that add Authentication-Results, then DKIM
-signing, which must come last because it signs the final headers) → alias expansion and
-routing → spool commit → 250.
+Order for each message: Received (and missing Message-ID/Date) → hop count → the message
+stream (the ``[streams] header`` field, removed from the message, else the sending domain's
+stream, else the default) → the ``filters`` in order (inbound SPF/DKIM/DMARC checks that
+add Authentication-Results, then DKIM signing, which must come last because it signs the
+final headers) → alias expansion and routing → spool commit → 250.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from hayate.config import StreamsConfig
 from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of
 from hayate.core.reply import SmtpError, SmtpReply
 from hayate.core.seams import Clock, SystemClock
-from hayate.ingest.headers import add_missing_headers, received_header
+from hayate.ingest.headers import add_missing_headers, header_block_end, received_header
 from hayate.ingest.routing import Router
 from hayate.store.spool import Spool, SpoolMessage, SpoolRecipient
 
@@ -30,6 +33,63 @@ log = logging.getLogger("hayate.ingest")
 MAX_HOPS = 50  # like Postfix's hopcount_limit: more Received headers means a mail loop
 
 AliasExpander = Callable[[str], Awaitable[list[str]]]
+
+_STREAM_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
+
+
+def take_header(data: bytes, name: str) -> tuple[bytes, str | None]:
+    """Remove every ``name`` field (with its folded lines) from the header block.
+
+    Returns the message without them and the first one's value (unfolded, stripped), or
+    the message unchanged and None when it has no such field.
+    """
+    end = header_block_end(data)
+    head = data[:end]
+    key = name.lower().encode("ascii") + b":"
+    lower = head.lower()
+    if not (lower.startswith(key) or b"\n" + key in lower):
+        return data, None
+    kept: list[bytes] = []
+    value: bytes | None = None
+    removing = first = False
+    lines = head.split(b"\r\n")
+    ends = lines[-1] == b""  # not so for a message of header lines only, without CRLF
+    if ends:
+        lines.pop()
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # a folded line belongs to the field above it
+            if removing:
+                if first and value is not None:
+                    value += b" " + line.strip()
+                continue
+        elif line.lower().startswith(key):
+            removing, first = True, value is None
+            if first:
+                value = line[len(key):].strip()
+            continue
+        else:
+            removing = first = False
+        kept.append(line)
+    rest = b"\r\n".join(kept) + (b"\r\n" if ends and kept else b"")
+    text = (value or b"").decode("ascii", "replace").strip()
+    return rest + data[end:], text
+
+
+def stream_of(streams: StreamsConfig, sender: str, chosen: str | None) -> str:
+    """The stream of a message: the one the client named (if it is a sane name), else the
+    sending domain's (or its nearest parent's) from ``[streams] domains``, else the default."""
+    if chosen:
+        name = chosen.strip().lower()
+        if _STREAM_NAME.fullmatch(name):
+            return name
+    if streams.domains and sender:
+        domain = domain_of(sender).lower().rstrip(".")
+        while domain:
+            found = streams.domains.get(domain)
+            if found is not None:
+                return found
+            domain = domain.partition(".")[2]
+    return streams.default
 
 
 class IngestFilter(Protocol):
@@ -66,6 +126,7 @@ class Ingest:
         feed: QueueFeed | None = None,
         clock: Clock | None = None,
         filters: list[IngestFilter] | None = None,
+        streams: StreamsConfig | None = None,
     ) -> None:
         self.hostname = hostname
         self.spool = spool
@@ -74,6 +135,7 @@ class Ingest:
         self.feed = feed
         self.clock = clock or SystemClock()
         self.filters: list[IngestFilter] = list(filters or [])
+        self.streams = streams or StreamsConfig()
         self.accepted = 0
 
     async def accept(self, session: SessionInfo, envelope: Envelope, data: bytes) -> SmtpReply:
@@ -114,6 +176,8 @@ class Ingest:
         data, hops = add_missing_headers(data, received, queue_id, self.hostname, now)
         if hops > MAX_HOPS:
             raise SmtpError(554, "5.4.6", "Too many hops (mail forwarding loop)")
+        data, chosen = take_header(data, self.streams.header)
+        stream = stream_of(self.streams, envelope.sender, chosen)
         for step in self.filters:
             data = await step(session, envelope, data)
         recipients = await self._route_all(envelope.recipients)
@@ -133,6 +197,7 @@ class Ingest:
             envid=envelope.envid,
             ret=envelope.ret,
             origin=origin,
+            stream=stream,
         )
         feed = self.feed
         active = feed is not None and feed.reserve(len(recipients))

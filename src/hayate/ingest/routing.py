@@ -1,6 +1,8 @@
 """Recipient routing: local mailbox, transport override, or MX delivery.
 
 Order of decisions for ``user@domain`` (after alias expansion):
+0. ``domain`` is the bounce domain (``[bounces] domain``) → route "bounce", queue "bounce":
+   the bounce processor consumes it, nothing is sent anywhere.
 1. ``domain`` is one of ``local_domains`` → route "local", queue "local".
 2. a ``[[transport]]`` rule matches (exact domain, then the closest ``.parent`` rule, then
    ``*``) → route "remote", queue = the rule's nexthop, no MX lookup.
@@ -17,11 +19,19 @@ from hayate.store.spool import SpoolRecipient
 
 LOCAL = "local"
 REMOTE = "remote"
+BOUNCE = "bounce"
 
 
 class Router:
-    def __init__(self, local_domains: Iterable[str], transport: Iterable[TransportRule]) -> None:
+    def __init__(
+        self,
+        local_domains: Iterable[str],
+        transport: Iterable[TransportRule],
+        *,
+        bounce_domain: str | None = None,
+    ) -> None:
         self._local = {d.lower() for d in local_domains}
+        self._bounce = bounce_domain.lower().rstrip(".") if bounce_domain else None
         self._exact: dict[str, str] = {}
         self._parents: dict[str, str] = {}
         self._default: str | None = None
@@ -35,6 +45,9 @@ class Router:
 
     def is_local_domain(self, domain: str) -> bool:
         return domain.lower() in self._local
+
+    def is_bounce_domain(self, domain: str) -> bool:
+        return self._bounce is not None and domain.lower().rstrip(".") == self._bounce
 
     def nexthop_for(self, domain: str) -> str | None:
         domain = domain.lower()
@@ -50,6 +63,8 @@ class Router:
 
     def route(self, address: str, orig: str | None = None) -> SpoolRecipient:
         domain = domain_of(address)
+        if self._bounce is not None and domain == self._bounce:
+            return SpoolRecipient(address, BOUNCE, BOUNCE, None, orig)
         if domain in self._local:
             return SpoolRecipient(address, LOCAL, LOCAL, None, orig)
         hop = self.nexthop_for(domain)

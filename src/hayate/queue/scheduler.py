@@ -3,26 +3,54 @@
 States of a recipient (rows of the spool's ``recipients`` table):
 
     incoming/deferred (active=0) ──claim──► active (in memory) ──attempt──► result
-          ▲                                                             │
-          └──── deferred: next_attempt = backoff ◄──────────────────────┤
-                                   delivered / bounced: row deleted ◄───┘
+          ▲      ▲                                   │                      │
+          │      └── postponed (no attempt counted) ◄┘ suspended path,       │
+          │                                            warm-up cap           │
+          └──── deferred: next_attempt = backoff ◄──────────────────────────┤
+                      delivered / bounced / suppressed: row deleted ◄────────┘
+
+Where a job (one message, recipients sharing route, destination and envelope sender) waits:
+
+    destination FIFO ──(site: MX rollup; source: egress)──► ready queue (source, site) ──► agent
+    (domain, nexthop, "local")                              runners = connections
 
 * **Active window.** At most ``queue.active_window`` recipients are in memory at once; the
   rest wait on disk. Fresh mail from ingest enters the window directly when there is room
   (no re-read); otherwise the scan loop claims due rows oldest first every
   ``queue.scan_interval`` seconds. Message bodies stay in memory only within a byte budget;
   beyond it they are read from the spool at delivery time.
-* **Destinations.** Jobs (one message, the recipients that share a queue key) wait in one
-  FIFO per destination — "local", a domain, or a transport nexthop. Each destination has at
-  most ``connections_per_destination`` runners (``local_concurrency`` for local); a runner
-  takes jobs one after another, so a remote connection is reused across messages.
+* **Streams.** Every FIFO keeps one lane per message stream (:mod:`hayate.queue.streams`);
+  a runner always takes the transactional lane first, so transactional mail never waits
+  behind a bulk backlog, and takes the rate budget first too.
+* **VERP.** When the :class:`ReturnPath` gives a recipient its own envelope sender, that
+  recipient becomes a job of its own; the others are grouped as usual.
+* **Destinations.** Local jobs are delivered by up to ``local_concurrency`` runners of the
+  "local" destination. Remote jobs are moved from their destination's FIFO to a ready queue:
+  the site comes from the destination's MX hosts through shaping (cached per destination
+  for ``SITE_TTL``; a transport nexthop is its own site; a DNS failure goes on to delivery
+  with the domain as its site, so the agent reports the failure as before), the source from
+  egress selection (by sending domain, stream and the site's provider).
+* **Ready queues** (:mod:`hayate.queue.ready`). Per (source, site): at most the shaping
+  ``connections`` runners; a runner is one connection and carries at most
+  ``messages_per_connection`` jobs, then ends (a new one counts against
+  ``connections_per_minute``); each job takes a token of messages per minute and per hour.
+  Jobs larger than ``recipients_per_transaction`` are split when they enter the queue.
+* **Automation.** Every reply of an attempt (remote replies and connection failures) goes
+  to the path's governor. A suspended path opens no connection: its waiting jobs, and jobs
+  that arrive while it is suspended, are *postponed* — sent back to disk until the end of
+  the suspension, with the governor's reason as last reply and no attempt counted (this
+  frees the window for other sites). A slowed path runs with the governor's limits.
+* **Warm-up.** When egress says no source may send now (a daily cap), the job is postponed
+  until the time it names. A job's recipients are counted (``Egress.sent``) when it is
+  handed to the agent; if the source's allowance ran out while the job waited in its ready
+  queue, the job is routed again (another source of the pool, or postponed).
+* **Suppression.** Before a remote job is sent, its suppressed recipients are taken out and
+  finished as bounced with 5.7.1 (see :mod:`hayate.queue.recorder`).
 * **Dead destinations.** When an attempt could not reach any host, the destination is
   suspended for a short while and its other waiting jobs are deferred with the same reason
   instead of each trying again (Postfix does the same).
-* **Results.** Delivery agents return one result per recipient; only this module writes the
-  outcome: delivered → row deleted; deferred → backoff, or bounce once the lifetime is over;
-  bounced → one DSN per message to the envelope sender (never to the null sender, never for
-  a bounce), written through ingest *before* the failed rows are deleted.
+* **Results.** Delivery agents return one result per recipient; only the recorder writes
+  the outcome, an event per recipient and the DSN (:mod:`hayate.queue.recorder`).
 * **Shunt.** If anything unexpected goes wrong with a message, it is held (kept on disk,
   taken out of delivery) for an operator, never dropped.
 """
@@ -32,26 +60,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from hayate.config import DeliveryConfig, QueueConfig
+from hayate.config import DeliveryConfig, QueueConfig, StreamsConfig
 from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
-from hayate.core.seams import Clock, DeliveryAgent, DeliveryJob, SystemClock
+from hayate.core.seams import (
+    Clock,
+    DeliveryAgent,
+    DeliveryJob,
+    DnsError,
+    EventSink,
+    MxResolver,
+    ReturnPath,
+    SuppressionList,
+    SystemClock,
+)
 from hayate.ingest.headers import header_block_end
 from hayate.ingest.routing import LOCAL
-from hayate.queue.backoff import expired, next_attempt
-from hayate.queue.dsn import FailedRecipient, build_dsn, should_bounce
+from hayate.queue.contracts import (
+    EgressSelector,
+    Limiter,
+    LimiterFactory,
+    ShapingPolicy,
+    SiteView,
+)
+from hayate.queue.jobs import Job, PathInfo, Rcpt, WindowMessage
+from hayate.queue.ready import PathLimits, ReadyQueue
+from hayate.queue.recorder import BounceSender, Recorder, SchedulerStats
+from hayate.queue.streams import StreamOrder, StreamQueues
 from hayate.store.spool import RecipientRow, Spool, SpoolMessage
+
+__all__ = ["BounceSender", "Scheduler", "SchedulerStats"]
 
 log = logging.getLogger("hayate.queue")
 
 DATA_BUDGET = 64 * 1024 * 1024  # bytes of message data kept in memory by the window
 DEAD_DESTINATION_SECONDS = 60.0
+SITE_TTL = 300.0  # seconds a destination's site (from its MX hosts) is reused
+SITE_FAILURE_TTL = 30.0  # ... after a DNS failure
+DEFAULT_SOURCE = "default"
 
-BounceSender = Callable[[str, bytes], Awaitable[str]]  # (recipient, DSN bytes) → queue id
+GroupKey = tuple[str, str, str | None, str]  # route, destination, nexthop, envelope sender
 
 
 def _unreachable(result: DeliveryResult) -> bool:
@@ -64,54 +116,49 @@ def _unreachable(result: DeliveryResult) -> bool:
     )
 
 
-@dataclass(slots=True)
-class _Message:
-    id: str
-    sender: str
-    arrival: float
-    smtputf8: bool
-    body_8bit: bool
-    envid: str | None
-    ret: str | None
-    data: bytes | None
-    pending: int = 0  # recipients of this message still in the window
-    failures: list[FailedRecipient] = field(default_factory=list)
-    failed_ids: list[int] = field(default_factory=list)
-    headers: bytes | None = None
+def _to_governor(result: DeliveryResult) -> bool:
+    """Replies the path's governor sees: the remote's own, and failures to connect."""
+    return result.remote_reported or result.reply.enhanced in ("4.4.1", "4.4.2")
 
 
-@dataclass(slots=True)
-class _Rcpt:
-    id: int
-    address: str
-    orig: str | None
-    attempts: int
+def _rate_limiter(per_second: float, burst: float) -> Limiter:
+    """Shaping's token bucket (imported when a path first has a rate limit)."""
+    from hayate.queue.throttle import RateLimiter
 
-
-@dataclass(slots=True)
-class _Job:
-    msg: _Message
-    route: str
-    destination: str
-    nexthop: str | None
-    rcpts: list[_Rcpt]
+    limiter: Limiter = RateLimiter(per_second, burst)
+    return limiter
 
 
 @dataclass(slots=True)
 class _Destination:
-    jobs: deque[_Job] = field(default_factory=deque)
+    jobs: StreamQueues[Job]
     runners: int = 0
-    dead_until: float = 0.0
-    dead_reply: SmtpReply | None = None
+    resolving: bool = False
 
 
 @dataclass(slots=True)
-class SchedulerStats:
-    delivered: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    held: int = 0
-    dsns: int = 0
+class _SiteEntry:
+    """A destination's site, the limits shaping gives it, and until when to trust it."""
+
+    name: str
+    provider: str | None
+    site: Any  # shaping's Site (None without shaping)
+    limits: PathLimits
+    raw_limits: Any
+    expires: float
+
+
+@dataclass(slots=True)
+class _Dead:
+    until: float
+    reply: SmtpReply
+
+
+@dataclass(slots=True)
+class _Choice:
+    source: str = DEFAULT_SOURCE
+    address: str | None = None
+    helo: str | None = None
 
 
 class Scheduler:
@@ -126,24 +173,53 @@ class Scheduler:
         send_bounce: BounceSender | None = None,
         clock: Clock | None = None,
         local_concurrency: int = 8,
+        streams_cfg: StreamsConfig | None = None,
+        resolver: MxResolver | None = None,
+        shaping: ShapingPolicy | None = None,
+        egress: EgressSelector | None = None,
+        suppression: SuppressionList | None = None,
+        notify_suppressed: bool = True,
+        return_path: ReturnPath | None = None,
+        events: EventSink | None = None,
+        limiter_factory: LimiterFactory | None = None,
     ) -> None:
         self.spool = spool
         self.agents = agents
         self.qcfg = queue_cfg
         self.dcfg = delivery_cfg
         self.hostname = hostname
-        self.send_bounce = send_bounce
         self.clock = clock or SystemClock()
         self.local_concurrency = local_concurrency
+        streams = streams_cfg or StreamsConfig()
+        self.order = StreamOrder(streams.priority, streams.default)
+        self.resolver = resolver
+        self.shaping = shaping
+        self.egress = egress
+        self.suppression = suppression
+        self.return_path = return_path
+        self.limiter_factory: LimiterFactory = limiter_factory or _rate_limiter
         self.window = queue_cfg.active_window
         self.active = 0  # recipients in memory
         self.data_bytes = 0
         self.destinations: dict[str, _Destination] = {}
+        self.paths: dict[tuple[str, str], ReadyQueue[Job]] = {}
+        self._sites: dict[str, _SiteEntry] = {}  # destination → its site
+        self._path_sites: dict[tuple[str, str], _SiteEntry] = {}  # path → the site it serves
+        self._dead: dict[str, _Dead] = {}
         self.stats = SchedulerStats()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.recorder = Recorder(
+            spool=spool, queue_cfg=queue_cfg, hostname=hostname, clock=self.clock,
+            stats=self.stats, on_done=self._done, tasks=self._tasks, send_bounce=send_bounce,
+            events=events, suppression=suppression, notify_suppressed=notify_suppressed,
+        )
         self._scan_task: asyncio.Task[None] | None = None
         self._scan_now = asyncio.Event()
         self._stopping = False
+
+    @property
+    def send_bounce(self) -> BounceSender | None:
+        return self.recorder.send_bounce
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -160,7 +236,12 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scan_task
         for dest in self.destinations.values():
-            dest.jobs.clear()  # not started: they stay due on disk
+            dest.jobs.drain()  # not started: they stay due on disk
+        for path in self.paths.values():
+            path.jobs.drain()
+            if path.timer is not None:
+                path.timer.cancel()
+                path.timer = None
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
             for task in pending:
@@ -169,9 +250,8 @@ class Scheduler:
                 await asyncio.wait(pending, timeout=1.0)
 
     def wake(self) -> None:
-        """Look at the spool now and forget suspended destinations (an operator's retry)."""
-        for key in self.destinations:
-            self._revive(key)
+        """Look at the spool now and forget dead destinations (an operator's retry)."""
+        self._dead.clear()
         self._scan_now.set()
 
     # --- QueueFeed (fresh mail from ingest) ----------------------------------------------
@@ -187,18 +267,20 @@ class Scheduler:
 
     def queued(self, msg: SpoolMessage, recipient_ids: list[int]) -> None:
         keep = self.data_bytes + len(msg.data) <= DATA_BUDGET
-        message = _Message(
+        message = WindowMessage(
             msg.id, msg.sender, msg.arrival, msg.smtputf8, msg.body_8bit, msg.envid, msg.ret,
-            msg.data if keep else None,
+            msg.data if keep else None, self.order.name(msg.stream),
         )
         if keep:
             self.data_bytes += len(msg.data)
-        groups: dict[tuple[str, str, str | None], list[_Rcpt]] = {}
-        for rid, r in zip(recipient_ids, msg.recipients, strict=True):
-            groups.setdefault((r.route, r.destination, r.nexthop), []).append(
-                _Rcpt(rid, r.address, r.orig, 0)
-            )
-        self._add_jobs(message, groups)
+        self._add_jobs(message, (
+            (r.route, r.destination, r.nexthop, Rcpt(rid, r.address, r.orig, 0))
+            for rid, r in zip(recipient_ids, msg.recipients, strict=True)
+        ))
+
+    def _done(self, count: int, data_bytes: int) -> None:
+        self.active -= count
+        self.data_bytes -= data_bytes
 
     # --- scanning the spool --------------------------------------------------------------
 
@@ -229,79 +311,288 @@ class Scheduler:
             if info is None:  # deleted by an operator meanwhile
                 self.active -= len(msg_rows)
                 continue
-            message = _Message(
+            message = WindowMessage(
                 info.id, info.sender, info.arrival, info.smtputf8, info.body_8bit,
-                info.envid, info.ret, None,
+                info.envid, info.ret, None, self.order.name(info.stream),
             )
-            groups: dict[tuple[str, str, str | None], list[_Rcpt]] = {}
             for row in msg_rows:
-                if row.next_attempt <= 0:  # `hayate queue retry`: try even a suspended one
-                    self._revive(LOCAL if row.route == LOCAL else row.destination)
-                groups.setdefault((row.route, row.destination, row.nexthop), []).append(
-                    _Rcpt(row.id, row.address, row.orig, row.attempts)
-                )
-            self._add_jobs(message, groups)
+                if row.next_attempt <= 0:  # `hayate queue retry`: try even a dead one
+                    self._dead.pop(row.destination, None)
+            self._add_jobs(message, (
+                (row.route, row.destination, row.nexthop,
+                 Rcpt(row.id, row.address, row.orig, row.attempts))
+                for row in msg_rows
+            ))
         return len(rows)
 
-    def _revive(self, key: str) -> None:
-        dest = self.destinations.get(key)
-        if dest is not None:
-            dest.dead_until, dest.dead_reply = 0.0, None
-
-    # --- dispatching ---------------------------------------------------------------------
+    # --- from recipients to jobs to destination FIFOs -------------------------------------
 
     def _add_jobs(
-        self, message: _Message, groups: dict[tuple[str, str, str | None], list[_Rcpt]]
+        self, message: WindowMessage, rcpts: Iterable[tuple[str, str, str | None, Rcpt]]
     ) -> None:
+        groups: dict[GroupKey, list[Rcpt]] = {}
+        verp = self.return_path
+        for route, destination, nexthop, rcpt in rcpts:
+            sender = message.sender
+            if verp is not None and route != LOCAL:
+                sender = verp.for_recipient(message.id, message.sender, rcpt.address) or sender
+            groups.setdefault((route, destination, nexthop, sender), []).append(rcpt)
         step = max(1, self.dcfg.recipients_per_transaction)
-        for (route, destination, nexthop), rcpts in groups.items():
-            message.pending += len(rcpts)
+        stream = message.stream
+        for (route, destination, nexthop, sender), group in groups.items():
+            message.pending += len(group)
             key = LOCAL if route == LOCAL else destination
             dest = self.destinations.get(key)
             if dest is None:
-                dest = self.destinations[key] = _Destination()
-            for i in range(0, len(rcpts), step):
-                dest.jobs.append(_Job(message, route, destination, nexthop, rcpts[i : i + step]))
+                dest = self.destinations[key] = _Destination(StreamQueues(self.order))
+            for i in range(0, len(group), step):
+                dest.jobs.push(
+                    stream, Job(message, route, destination, nexthop, group[i : i + step], sender)
+                )
             self._kick(key, dest)
 
     def _kick(self, key: str, dest: _Destination) -> None:
-        limit = self.local_concurrency if key == LOCAL else self.dcfg.connections_per_destination
-        while dest.jobs and dest.runners < limit:
-            dest.runners += 1
-            task = asyncio.get_running_loop().create_task(self._runner(key, dest))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if key == LOCAL:
+            while dest.jobs and dest.runners < min(self.local_concurrency, len(dest.jobs)):
+                dest.runners += 1
+                self._spawn(self._local_runner(dest))
+            return
+        entry = self._sites.get(key)
+        now = self.clock.now()
+        if entry is not None and entry.expires > now:
+            while dest.jobs:
+                self._to_path(dest.jobs.pop(), entry, now)
+            self._forget_destination(key, dest)
+        elif not dest.resolving:
+            dest.resolving = True
+            self._spawn(self._resolve_site(key, dest))
 
-    async def _runner(self, key: str, dest: _Destination) -> None:
+    def _forget_destination(self, key: str, dest: _Destination) -> None:
+        idle = not dest.jobs and not dest.runners and not dest.resolving
+        if idle and self.destinations.get(key) is dest:
+            del self.destinations[key]
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- sites -----------------------------------------------------------------------------
+
+    async def _resolve_site(self, key: str, dest: _Destination) -> None:
+        try:
+            job = next(iter(dest.jobs), None)
+            if job is not None:
+                self._sites[key] = await self._site_of(job)
+        except Exception:
+            log.exception("site lookup for %s failed", key)
+            self._sites[key] = self._entry(key, key, None, SITE_FAILURE_TTL)
+        finally:
+            dest.resolving = False
+        if not self._stopping:
+            self._kick(key, dest)
+
+    async def _site_of(self, job: Job) -> _SiteEntry:
+        shaping = self.shaping
+        if shaping is None:
+            return _SiteEntry(job.destination, None, None, PathLimits.from_delivery(self.dcfg),
+                              None, self.clock.now() + SITE_TTL)
+        if job.nexthop is not None:
+            return self._entry(job.nexthop, job.destination, [], SITE_TTL)
+        hosts: list[str] = []
+        ttl = SITE_TTL
+        if self.resolver is not None:
+            try:
+                answer = await self.resolver.resolve_mx(job.destination)
+                hosts = [h.host for h in answer.hosts]
+                if answer.implicit and not hosts:
+                    hosts = [job.destination]
+            except DnsError as exc:
+                log.debug("%s: no MX for the site (%s); the agent will report it",
+                          job.destination, exc)
+                ttl = SITE_FAILURE_TTL
+        return self._entry(job.destination, job.destination, hosts, ttl)
+
+    def _entry(self, name: str, domain: str, hosts: list[str] | None, ttl: float) -> _SiteEntry:
+        now = self.clock.now()
+        shaping = self.shaping
+        if shaping is None or hosts is None:
+            return _SiteEntry(name, None, None, PathLimits.from_delivery(self.dcfg), None,
+                              now + ttl)
+        site: SiteView = shaping.site_for(name, hosts)
+        raw = shaping.limits_for(site, domain)
+        return _SiteEntry(site.name, site.provider, site, PathLimits.of(raw), raw, now + ttl)
+
+    # --- ready queues ----------------------------------------------------------------------
+
+    def _choose(self, job: Job, entry: _SiteEntry, now: float) -> _Choice | float:
+        if self.egress is None:
+            return _Choice()
+        choice = self.egress.choose(job.msg.sender_domain, job.msg.stream, entry.provider, now)
+        if isinstance(choice, (int, float)):
+            return float(choice)
+        return _Choice(choice.source, choice.address, choice.helo)
+
+    def _to_path(self, job: Job, entry: _SiteEntry, now: float) -> None:
+        choice = self._choose(job, entry, now)
+        if isinstance(choice, float):
+            reply = SmtpReply(451, "4.7.0", "sending volume for today reached (IP warm-up); "
+                                            "waiting for the next window")
+            self.recorder.postpone(job, max(choice, now), reply, now,
+                                   PathInfo("", entry.name))
+            return
+        key = (choice.source, entry.name)
+        path = self.paths.get(key)
+        if path is None:
+            governor = None
+            if self.shaping is not None and entry.site is not None:
+                governor = self.shaping.governor(entry.site)
+            self._path_sites[key] = entry
+            path = self.paths[key] = ReadyQueue(
+                source=choice.source, site=entry.name, provider=entry.provider,
+                address=choice.address, helo=choice.helo, limits=entry.limits,
+                raw_limits=entry.raw_limits, governor=governor, order=self.order,
+                limiter_factory=self.limiter_factory,
+            )
+        step = path.base.recipients_per_transaction
+        if len(job.rcpts) > step:
+            for i in range(0, len(job.rcpts), step):
+                path.jobs.push(job.msg.stream, job.split(job.rcpts[i : i + step]))
+        else:
+            path.jobs.push(job.msg.stream, job)
+        self._kick_path(path)
+
+    def _kick_path(self, path: ReadyQueue[Job]) -> None:
+        path.timer = None
+        if self._stopping:
+            return
+        now = self.clock.now()
+        until = path.suspended_until(now)
+        if until:
+            self._postpone_path(path, until, now)
+            return
+        limits = path.effective(now)
+        while path.jobs and path.runners < min(limits.connections, len(path.jobs)):
+            wait = path.connection_delay(now)
+            if wait > 0:
+                if path.timer is None:
+                    path.timer = asyncio.get_running_loop().call_later(
+                        wait, self._kick_path, path
+                    )
+                return
+            path.take_connection(now)
+            path.runners += 1
+            self._spawn(self._path_runner(path))
+        if not path.jobs and not path.runners and path.idle(now):
+            self.paths.pop(path.key, None)
+            self._path_sites.pop(path.key, None)
+
+    def _postpone_path(self, path: ReadyQueue[Job], until: float, now: float) -> None:
+        reason = path.suspension_reason(now) or "too many failures"
+        reply = SmtpReply(451, "4.7.0", f"delivery to {path.site} from {path.source} "
+                                        f"suspended: {reason}")
+        info = PathInfo(path.source, path.site)
+        for job in path.jobs.drain():
+            self.recorder.postpone(job, until, reply, now, info)
+
+    async def _path_runner(self, path: ReadyQueue[Job]) -> None:
+        """One connection's worth of jobs for a path."""
+        served = 0
+        try:
+            while path.jobs and not self._stopping:
+                now = self.clock.now()
+                if path.suspended_until(now):
+                    break  # _kick_path below postpones what waits
+                limits = path.effective(now)
+                if served >= limits.messages_per_connection:
+                    break
+                wait = path.message_delay(now)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                job = path.jobs.pop()
+                path.take_message(now)
+                served += 1
+                await self._attempt_remote(path, job, limits)
+        finally:
+            path.runners -= 1
+            self._kick_path(path)
+
+    # --- attempts -------------------------------------------------------------------------
+
+    async def _local_runner(self, dest: _Destination) -> None:
         try:
             while dest.jobs and not self._stopping:
-                job = dest.jobs.popleft()
-                await self._attempt(dest, job)
+                job = dest.jobs.pop()
+                await self._attempt(job, None, None)
         finally:
             dest.runners -= 1
-            idle = not dest.jobs and dest.runners == 0
-            if idle and dest.dead_until <= self.clock.now() and self.destinations.get(key) is dest:
-                del self.destinations[key]
+            self._forget_destination(LOCAL, dest)
 
-    async def _attempt(self, dest: _Destination, job: _Job) -> None:
+    async def _attempt_remote(
+        self, path: ReadyQueue[Job], job: Job, limits: PathLimits
+    ) -> None:
+        info = PathInfo(path.source, path.site)
+        if self.suppression is not None and job.msg.sender and job.rcpts:
+            try:
+                gone = await self.suppression.suppressed(
+                    job.msg.sender_domain, [r.address for r in job.rcpts]
+                )
+            except Exception:
+                log.exception("%s: suppression lookup failed; sending anyway", job.msg.id)
+                gone = set()
+            if gone:
+                suppressed = [r for r in job.rcpts if r.address in gone]
+                rest = [r for r in job.rcpts if r.address not in gone]
+                now = self.clock.now()
+                if suppressed:
+                    self.recorder.suppress(job.split(suppressed), now, info)
+                if not rest:
+                    return
+                job = job.split(rest)
+        if self.egress is not None:
+            now = self.clock.now()
+            if self._warmup_left(path, now) == 0:
+                # Chosen when the job was queued; the source's cap for today ran out since
+                # (jobs in flight): choose again — another source, or wait for the window.
+                entry = self._path_sites.get(path.key)
+                if entry is not None:
+                    self._to_path(job, entry, now)
+                    return
+            self.egress.sent(path.source, path.provider, len(job.rcpts), now)
+        await self._attempt(job, path, limits)
+
+    def _warmup_left(self, path: ReadyQueue[Job], now: float) -> int | None:
+        """Warm-up allowance of the path's source for its provider today (None: no cap)."""
+        remaining = getattr(getattr(self.egress, "warmup", None), "remaining", None)
+        if not callable(remaining):
+            return None
+        left = remaining(path.source, path.provider, now)
+        return None if left is None else max(0, int(left))
+
+    async def _attempt(
+        self, job: Job, path: ReadyQueue[Job] | None, limits: PathLimits | None
+    ) -> None:
         msg = job.msg
         now = self.clock.now()
-        if dest.dead_reply is not None and dest.dead_until > now:
-            reply = SmtpReply(
-                dest.dead_reply.code, dest.dead_reply.enhanced,
-                f"delivery temporarily suspended: {dest.dead_reply.text}",
-            )
-            self._record(job, [DeliveryResult(r.address, Outcome.DEFERRED, reply, "none")
-                               for r in job.rcpts], now)
-            return
+        info = PathInfo(path.source, path.site) if path is not None else PathInfo()
+        dead = self._dead.get(job.destination) if job.route != LOCAL else None
+        if dead is not None:
+            if dead.until > now:
+                reply = SmtpReply(dead.reply.code, dead.reply.enhanced,
+                                  f"delivery temporarily suspended: {dead.reply.text}")
+                self.recorder.record(job, [DeliveryResult(r.address, Outcome.DEFERRED, reply,
+                                                          "none") for r in job.rcpts], now, info)
+                return
+            del self._dead[job.destination]
         data = msg.data if msg.data is not None else self.spool.message_data(msg.id)
         if data is None:  # deleted by an operator while waiting
-            self._job_finished(job)
+            self.recorder.finished(job)
             return
         agent = self.agents[LOCAL if job.route == LOCAL else "remote"]
         delivery = DeliveryJob(
             queue_id=msg.id,
-            sender=msg.sender,
+            sender=job.sender,
             recipients=tuple(r.address for r in job.rcpts),
             data=data,
             destination=job.destination,
@@ -309,6 +600,10 @@ class Scheduler:
             smtputf8=msg.smtputf8,
             body_8bit=msg.body_8bit,
             envid=msg.envid,
+            source_ip=path.address if path is not None else None,
+            helo=path.helo if path is not None else None,
+            messages_per_connection=limits.messages_per_connection if limits else None,
+            recipients_per_transaction=limits.recipients_per_transaction if limits else None,
         )
         try:
             results = await agent.deliver(delivery)
@@ -318,118 +613,46 @@ class Scheduler:
             raise
         except Exception as exc:
             log.exception("%s: delivery to %s failed; message held", msg.id, job.destination)
-            self._shunt(job, f"delivery error: {exc!r}")
+            self.recorder.shunt(job, f"delivery error: {exc!r}")
             return
-        if job.route != LOCAL and all(_unreachable(r) for r in results):
-            dest.dead_until = now + min(DEAD_DESTINATION_SECONDS, self.qcfg.min_backoff)
-            dest.dead_reply = results[0].reply
-        elif dest.dead_reply is not None:
-            dest.dead_reply = None
+        now = self.clock.now()
+        if job.route != LOCAL:
+            if all(_unreachable(r) for r in results):
+                until = now + min(DEAD_DESTINATION_SECONDS, self.qcfg.min_backoff)
+                self._dead[job.destination] = _Dead(until, results[0].reply)
+            if path is not None:
+                self._after_remote(path, results, now)
         if msg.data is None and msg.headers is None:  # kept for a DSN (bounce or expiry)
             msg.headers = data[: header_block_end(data)]
-        self._record(job, results, self.clock.now())
+        self.recorder.record(job, results, now, info)
 
-    # --- recording results ---------------------------------------------------------------
-
-    def _record(self, job: _Job, results: list[DeliveryResult], now: float) -> None:
-        msg = job.msg
-        done: list[int] = []
-        for rcpt, result in zip(job.rcpts, results, strict=True):
-            outcome = result.outcome
-            attempts = rcpt.attempts + 1
-            status = "sent"
-            if outcome is Outcome.DEFERRED and expired(self.qcfg, msg.arrival, now):
-                outcome = Outcome.BOUNCED
-                status = "expired"
-            if outcome is Outcome.DELIVERED:
-                self.stats.delivered += 1
-                done.append(rcpt.id)
-            elif outcome is Outcome.DEFERRED:
-                status = "deferred"
-                self.stats.deferred += 1
-                when = next_attempt(self.qcfg, msg.arrival, attempts, now)
-                self.spool.defer([rcpt.id], when, str(result.reply))
-            else:
-                if status != "expired":
-                    status = "bounced"
-                self.stats.bounced += 1
-                msg.failed_ids.append(rcpt.id)
-                msg.failures.append(self._failure(rcpt, result, now, status == "expired"))
-            log.info(
-                "%s: to=<%s>,%s relay=%s, delay=%.2f, attempts=%d, status=%s (%s)",
-                msg.id, rcpt.address, f" orig_to=<{rcpt.orig}>," if rcpt.orig else "",
-                result.relay or "none", now - msg.arrival, attempts, status, result.reply,
-            )
-        if done:
-            self.spool.finish(done, msg.id)
-        self._job_finished(job)
-
-    @staticmethod
-    def _failure(
-        rcpt: _Rcpt, result: DeliveryResult, now: float, was_expired: bool
-    ) -> FailedRecipient:
-        reply = result.reply
-        status = reply.enhanced or ("5.0.0" if reply.permanent else "4.0.0")
-        diagnostic = str(reply)
-        if was_expired:
-            status = reply.enhanced if reply.enhanced.startswith("4.") else "4.4.7"
-            diagnostic = f"message expired in the queue; last error: {reply}"
-        remote = None
-        if result.remote_reported and result.relay:
-            remote = result.relay.split("[", 1)[0]
-        return FailedRecipient(
-            address=rcpt.address,
-            status=status,
-            diagnostic=diagnostic,
-            remote_mta=remote,
-            last_attempt=now,
-            original_recipient=rcpt.orig,
-        )
-
-    def _job_finished(self, job: _Job) -> None:
-        msg = job.msg
-        count = len(job.rcpts)
-        self.active -= count
-        msg.pending -= count
-        if msg.pending > 0:
+    def _after_remote(
+        self, path: ReadyQueue[Job], results: list[DeliveryResult], now: float
+    ) -> None:
+        path.note_sent(now)
+        governor = path.governor
+        if governor is None:
             return
-        if msg.data is not None:
-            self.data_bytes -= len(msg.data)
-        if msg.failures:
-            if msg.headers is None and msg.data is not None:
-                msg.headers = msg.data[: header_block_end(msg.data)]
-            task = asyncio.get_running_loop().create_task(self._bounce(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        msg.data = None
+        seen: set[SmtpReply] = set()
+        for r in results:
+            if r.reply in seen or not _to_governor(r):
+                continue
+            seen.add(r.reply)
+            action = governor.on_reply(r.reply.code, r.reply.enhanced, r.reply.text, now)
+            if action:
+                path.last_action = action
+                log.warning("path %s → %s: %s (after %s)", path.source, path.site, action,
+                            r.reply)
 
-    def _shunt(self, job: _Job, reason: str) -> None:
-        self.stats.held += 1
-        self.spool.hold_message(job.msg.id, reason)
-        self._job_finished(job)
+    # --- what `hayate queue sites` shows -------------------------------------------------
 
-    async def _bounce(self, msg: _Message) -> None:
-        headers = msg.headers or b""
-        try:
-            if self.send_bounce is not None and should_bounce(msg.sender, headers):
-                dsn = build_dsn(
-                    reporting_mta=self.hostname,
-                    original_sender=msg.sender,
-                    original_queue_id=msg.id,
-                    arrival_time=msg.arrival,
-                    failures=msg.failures,
-                    original_message=headers,
-                    envid=msg.envid,
-                    now=self.clock.now(),
-                )
-                dsn_id = await self.send_bounce(msg.sender, dsn)
-                self.stats.dsns += 1
-                log.info("%s: sender non-delivery notification: %s", msg.id, dsn_id)
-            else:
-                log.info("%s: no DSN for sender <%s> (null sender or a report)", msg.id, msg.sender)
-        except Exception as exc:
-            log.exception("%s: could not queue the DSN; message held", msg.id)
-            self.stats.held += 1
-            self.spool.hold_message(msg.id, f"DSN failed: {exc!r}")
-            return
-        self.spool.finish(msg.failed_ids, msg.id)
+    def sites_snapshot(self, now: float | None = None) -> list[dict[str, object]]:
+        """One JSON-ready row per (source, site) path this worker knows."""
+        when = self.clock.now() if now is None else now
+        rows = []
+        for path in list(self.paths.values()):
+            row = path.snapshot(when)
+            row["warmup_remaining"] = self._warmup_left(path, when)
+            rows.append(row)
+        rows.sort(key=lambda r: (str(r["source"]), str(r["site"])))
+        return rows

@@ -1,12 +1,14 @@
 """The store: shared state that is not the per-node spool.
 
-Accounts (argon2 password hashes), aliases and the mailbox store (mail delivered to local
-accounts, served later over IMAP and POP3), behind one async interface
-(:class:`hayate.store.base.Store`) with two engines: SQLite for one node (the default) and
-PostgreSQL for several. :func:`open_store` picks the engine from ``[store] url``.
+Accounts (argon2 password hashes), aliases, the mailbox store (mail delivered to local
+accounts, served later over IMAP and POP3), the suppression list and delivery events,
+behind one async interface (:class:`hayate.store.base.Store`) with two engines: SQLite for
+one node (the default) and PostgreSQL for several. :func:`open_store` picks the engine from
+``[store] url``.
 
 Modules: ``base`` (interface, values, errors), ``addresses`` (normalization), ``passwords``
-(argon2), ``schema`` (tables and migrations), ``ops`` (every transaction, sans-I/O),
+(argon2), ``schema`` (tables and migrations), ``ops`` (every transaction, sans-I/O;
+``suppression_ops`` and ``event_ops`` hold those of the suppression list and the events),
 ``sqlstore`` (the interface over ``ops``), ``sqlite`` and ``postgres`` (the engines).
 The spool (``spool*``) lives in this package too but is separate from all of the above.
 """

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from hayate.core.events import DeliveryEvent
+
 INBOX = "INBOX"
+ANY_DOMAIN = "*"  # a suppression entry for every sending domain
+SUPPRESSION_SOURCES = ("hard-bounce", "soft-bounces", "complaint", "manual")
 
 
 # --------------------------------------------------------------------------- values
@@ -69,6 +73,19 @@ class StoredMessage:
     internaldate: float  # seconds since the epoch: when it was delivered unless given
     size: int  # bytes of the message as stored
     flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """One suppression-list entry: mail from ``domain`` (or any domain for ``*``) to
+    ``address`` is not sent. ``source`` is one of :data:`SUPPRESSION_SOURCES`."""
+
+    domain: str
+    address: str
+    reason: str  # bounce reason category, "complaint", or the operator's text
+    source: str
+    created: float  # seconds since the epoch
+    detail: str = ""  # e.g. the remote's status and reply, or the queue id
 
 
 # --------------------------------------------------------------------------- errors
@@ -267,3 +284,81 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_message(self, address: str, mailbox: str, uid: int) -> bool: ...
+
+    # -- suppression list ----------------------------------------------------------------
+
+    @abstractmethod
+    async def add_suppression(
+        self,
+        domain: str,
+        address: str,
+        reason: str = "",
+        source: str = "manual",
+        detail: str = "",
+    ) -> bool:
+        """Suppress ``address`` for ``domain`` ("*": every domain). True when new; an
+        existing entry is kept as it was. Raises InvalidAddress, ValueError (source)."""
+
+    @abstractmethod
+    async def remove_suppression(self, address: str, domain: str | None = None) -> int:
+        """Remove the entry for ``domain``, or every entry of ``address`` when None;
+        returns how many went (the address's soft-bounce count is reset too)."""
+
+    @abstractmethod
+    async def list_suppressions(
+        self, domain: str | None = None, address: str | None = None
+    ) -> list[Suppression]:
+        """Entries (of one domain exactly, of one address), sorted by domain and address."""
+
+    @abstractmethod
+    async def check_suppressions(self, domain: str, addresses: list[str]) -> set[str]:
+        """Which of ``addresses`` (compared lower-cased, returned lower-cased) are
+        suppressed for mail from ``domain``, counting "*" entries; one query per 500."""
+
+    @abstractmethod
+    async def note_soft_bounce(
+        self,
+        domain: str,
+        address: str,
+        *,
+        window: float,
+        limit: int,
+        reason: str = "",
+        detail: str = "",
+    ) -> tuple[int, bool]:
+        """Count one soft bounce now; at ``limit`` within ``window`` seconds the address is
+        suppressed (source "soft-bounces"). Returns (count in window, suppressed)."""
+
+    @abstractmethod
+    async def prune_soft_bounces(self, before: float) -> int:
+        """Forget soft bounces older than ``before`` (they are outside every window)."""
+
+    # -- delivery events -----------------------------------------------------------------
+
+    @abstractmethod
+    async def insert_events(self, events: list[DeliveryEvent]) -> int:
+        """Write a batch of events in one transaction (all or nothing)."""
+
+    @abstractmethod
+    async def query_events(
+        self,
+        *,
+        recipient: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+        queue_id: str | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryEvent]:
+        """The newest ``limit`` events matching every filter given, oldest first.
+
+        ``since`` is inclusive, ``until`` exclusive; ``recipient`` is compared lower-cased.
+        """
+
+    @abstractmethod
+    async def event_sender(self, queue_id: str) -> str | None:
+        """The original envelope sender an event recorded for ``queue_id``, if any."""
+
+    @abstractmethod
+    async def delete_events_before(self, time: float) -> int:
+        """Retention: delete events older than ``time``; returns how many."""

@@ -54,8 +54,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """One statement. With ``many`` it runs once per row of ``many`` (executemany, no rows
+    come back) and ``params`` is ignored."""
+
     sql: str
     params: tuple[Any, ...] = ()
+    many: tuple[tuple[Any, ...], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,11 @@ async def _drive(conn: psycopg.AsyncConnection[TupleRow], op: ops.Op[ops.T]) -> 
     try:
         query = next(op)
         while True:
+            if query.many is not None:
+                batch = conn.cursor()
+                await batch.executemany(_pg_sql(query.sql), query.many)
+                query = op.send(ops.Result([], batch.rowcount))
+                continue
             cursor = await conn.execute(_pg_sql(query.sql), query.params)
             rows = await cursor.fetchall() if cursor.description is not None else []
             query = op.send(ops.Result(rows, cursor.rowcount))

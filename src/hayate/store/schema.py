@@ -13,6 +13,17 @@ Tables (version 1):
   separated.
 - ``schema_version(version, description, applied)``: one row per applied migration.
 
+Tables (version 2, deliverability):
+
+- ``suppressions(id, domain, address, reason, source, created, detail)``: UNIQUE(domain,
+  address); ``domain`` is a sending domain or ``*`` (every sending domain); ``source`` is
+  ``hard-bounce``, ``soft-bounces``, ``complaint`` or ``manual``; ``address`` lower-cased.
+- ``soft_bounces(domain, address, time)``: one row per soft bounce still inside the window
+  of the soft-bounce rule; rows of an address are removed when it is suppressed.
+- ``events(id, time, kind, recipient, sender, queue_id, status, reply, relay, source, site,
+  stream, attempts, bounce_kind, reason)``: one row per :class:`hayate.core.events.DeliveryEvent`
+  (``recipient`` lower-cased); indexes on (recipient, time), (time) and (queue_id).
+
 A later issue adds a migration by appending to :data:`MIGRATIONS` (never edit an applied
 one). Statements are written once with ``{pk}``, ``{int}``, ``{real}``, ``{blob}`` and
 ``{bool}`` standing for the column types that differ between SQLite and PostgreSQL, and
@@ -122,6 +133,50 @@ MIGRATIONS: tuple[Migration, ...] = (
                 body {blob} NOT NULL,
                 UNIQUE (mailbox_id, uid)
             )""",
+        ),
+    ),
+    Migration(
+        2,
+        "suppressions, soft_bounces, events",
+        (
+            """CREATE TABLE suppressions (
+                id {pk},
+                domain TEXT NOT NULL,
+                address TEXT NOT NULL,
+                reason TEXT NOT NULL DEFAULT '',
+                source TEXT NOT NULL,
+                created {real} NOT NULL,
+                detail TEXT NOT NULL DEFAULT '',
+                UNIQUE (domain, address)
+            )""",
+            "CREATE INDEX suppressions_address ON suppressions (address)",
+            """CREATE TABLE soft_bounces (
+                domain TEXT NOT NULL,
+                address TEXT NOT NULL,
+                time {real} NOT NULL
+            )""",
+            "CREATE INDEX soft_bounces_address ON soft_bounces (domain, address, time)",
+            "CREATE INDEX soft_bounces_time ON soft_bounces (time)",
+            """CREATE TABLE events (
+                id {pk},
+                time {real} NOT NULL,
+                kind TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                sender TEXT NOT NULL DEFAULT '',
+                queue_id TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL DEFAULT '',
+                reply TEXT NOT NULL DEFAULT '',
+                relay TEXT NOT NULL DEFAULT '',
+                source TEXT NOT NULL DEFAULT '',
+                site TEXT NOT NULL DEFAULT '',
+                stream TEXT NOT NULL DEFAULT '',
+                attempts {int} NOT NULL DEFAULT 0,
+                bounce_kind TEXT NOT NULL DEFAULT '',
+                reason TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX events_recipient_time ON events (recipient, time)",
+            "CREATE INDEX events_time ON events (time)",
+            "CREATE INDEX events_queue_id ON events (queue_id)",
         ),
     ),
 )

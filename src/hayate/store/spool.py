@@ -4,6 +4,7 @@ One SQLite database per worker process (``spool/shard-N.db``), so workers never 
 a write lock. Two tables:
 
 ``messages``    one row per accepted message: envelope sender, arrival time, the raw bytes,
+                its ``stream`` ("transactional", "bulk", ...; '' = the configured default),
                 and ``held`` (an operator's hold, or the shunt state for mail that could not be
                 processed — such mail is kept, never dropped).
 ``recipients``  one row per recipient still to deliver: its route (local or remote), the queue
@@ -47,7 +48,8 @@ CREATE TABLE IF NOT EXISTS messages (
     origin      TEXT NOT NULL DEFAULT '',
     held        INTEGER NOT NULL DEFAULT 0,
     hold_reason TEXT,
-    data        BLOB NOT NULL
+    data        BLOB NOT NULL,
+    stream      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS recipients (
     id           INTEGER PRIMARY KEY,
@@ -92,6 +94,7 @@ class SpoolMessage:
     envid: str | None = None
     ret: str | None = None
     origin: str = ""  # "smtp 192.0.2.1", "submission user@x", "local"
+    stream: str = ""  # message stream chosen at ingest; '' = the configured default
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +128,19 @@ class MessageInfo:
     origin: str
     held: bool
     hold_reason: str | None
+    stream: str = ""
 
 
-_MSG_COLS = "id, sender, arrival, size, smtputf8, body_8bit, envid, ret, origin, held, hold_reason"
+_MSG_COLS = (
+    "id, sender, arrival, size, smtputf8, body_8bit, envid, ret, origin, held, hold_reason,"
+    " stream"
+)
+# Every column of ``messages`` by name (adopting a shard must not depend on column order:
+# a migrated table has ``stream`` last, a new one too, but say so explicitly).
+_ALL_MSG_COLS = (
+    "id, sender, arrival, size, smtputf8, body_8bit, envid, ret, origin, held, hold_reason,"
+    " data, stream"
+)
 _RCPT_COLS = (
     "id, msg_id, address, orig, route, destination, nexthop, attempts, next_attempt, last_reply"
 )
@@ -136,7 +149,7 @@ _RCPT_COLS = (
 def _message_info(row: Any) -> MessageInfo:
     return MessageInfo(
         row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7], row[8],
-        bool(row[9]), row[10],
+        bool(row[9]), row[10], row[11],
     )
 
 
@@ -259,7 +272,15 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a shard written by an older version up to date, in place."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "stream" not in columns:
+        conn.execute("ALTER TABLE messages ADD COLUMN stream TEXT NOT NULL DEFAULT ''")
 
 
 def shard_paths(spool_dir: Path) -> list[Path]:
@@ -291,10 +312,10 @@ class Spool:
     def insert(conn: sqlite3.Connection, msg: SpoolMessage, active: bool) -> list[int]:
         conn.execute(
             "INSERT INTO messages (id, sender, arrival, size, smtputf8, body_8bit, envid, ret,"
-            " origin, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " origin, data, stream) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 msg.id, msg.sender, msg.arrival, len(msg.data), int(msg.smtputf8),
-                int(msg.body_8bit), msg.envid, msg.ret, msg.origin, msg.data,
+                int(msg.body_8bit), msg.envid, msg.ret, msg.origin, msg.data, msg.stream,
             ),
         )
         ids = []
@@ -330,6 +351,16 @@ class Spool:
                 "UPDATE recipients SET active=0, attempts=attempts+1, next_attempt=?,"
                 " last_reply=? WHERE id=?",
                 rows,
+            )
+        )
+
+    def postpone(self, recipient_ids: Iterable[int], next_attempt: float, reply: str) -> None:
+        """Back to the deferred state until ``next_attempt`` without counting an attempt
+        (nothing was tried: a suspended path, a warm-up cap)."""
+        rows = [(next_attempt, reply, i) for i in recipient_ids]
+        self.committer.run_nowait(
+            lambda c: c.executemany(
+                "UPDATE recipients SET active=0, next_attempt=?, last_reply=? WHERE id=?", rows
             )
         )
 
@@ -442,12 +473,14 @@ def spool_path(spool_dir: Path, shard: int) -> Path:
 def adopt_shard(spool: Spool, orphan: Path) -> int:
     """Move every message of ``orphan`` (a shard no worker owns any more, after the worker
     count went down) into ``spool`` in one transaction, then remove the orphan's files."""
+    connect(orphan).close()  # an orphan from an older version gets the current columns
     conn = spool.conn
     conn.execute("ATTACH DATABASE ? AS orphan", (str(orphan),))
     try:
         with transaction(conn):
             moved: int = conn.execute(
-                "INSERT OR IGNORE INTO messages SELECT * FROM orphan.messages"
+                f"INSERT OR IGNORE INTO messages ({_ALL_MSG_COLS})"
+                f" SELECT {_ALL_MSG_COLS} FROM orphan.messages"
             ).rowcount
             conn.execute(
                 "INSERT INTO recipients (msg_id, address, orig, route, destination, nexthop,"

@@ -140,7 +140,10 @@ def _transact(conn: sqlite3.Connection, make_op: OpFactory[ops.T], write: bool) 
         try:
             query = next(op)
             while True:
-                cursor = conn.execute(query.sql, query.params)
+                if query.many is not None:
+                    cursor = conn.executemany(query.sql, query.many)
+                else:
+                    cursor = conn.execute(query.sql, query.params)
                 query = op.send(ops.Result(cursor.fetchall(), cursor.rowcount))
         except StopIteration as stop:
             value: ops.T = stop.value

@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 
+from hayate.core.events import DeliveryEvent
 from hayate.core.seams import Clock, SystemClock
-from hayate.store import ops
+from hayate.store import event_ops, ops, suppression_ops
 from hayate.store.addresses import (
     domain_of,
     join_flags,
@@ -22,13 +23,16 @@ from hayate.store.addresses import (
     normalize_mailbox,
 )
 from hayate.store.base import (
+    ANY_DOMAIN,
     INBOX,
+    SUPPRESSION_SOURCES,
     Account,
     Alias,
     InvalidAddress,
     MailboxInfo,
     Store,
     StoredMessage,
+    Suppression,
 )
 from hayate.store.passwords import Passwords
 from hayate.store.schema import Dialect
@@ -201,6 +205,100 @@ class SqlStore(Store):
     async def delete_message(self, address: str, mailbox: str, uid: int) -> bool:
         addr, box = normalize_address(address), normalize_mailbox(mailbox)
         return await self._run(lambda: ops.delete_message(addr, box, uid), write=True)
+
+    # -- suppression list ----------------------------------------------------------------
+
+    async def add_suppression(
+        self,
+        domain: str,
+        address: str,
+        reason: str = "",
+        source: str = "manual",
+        detail: str = "",
+    ) -> bool:
+        if source not in SUPPRESSION_SOURCES:
+            raise ValueError(f"suppression source must be one of {SUPPRESSION_SOURCES}")
+        entry = Suppression(
+            _sending_domain(domain), normalize_address(address), reason, source,
+            self.clock.now(), detail,
+        )
+        return await self._run(lambda: suppression_ops.add(entry), write=True)
+
+    async def remove_suppression(self, address: str, domain: str | None = None) -> int:
+        addr = normalize_address(address)
+        dom = None if domain is None else _sending_domain(domain)
+        return await self._run(lambda: suppression_ops.remove(addr, dom), write=True)
+
+    async def list_suppressions(
+        self, domain: str | None = None, address: str | None = None
+    ) -> list[Suppression]:
+        dom = None if domain is None else _sending_domain(domain)
+        addr = None if address is None else normalize_address(address)
+        return await self._run(lambda: suppression_ops.list_entries(dom, addr), write=False)
+
+    async def check_suppressions(self, domain: str, addresses: list[str]) -> set[str]:
+        if not addresses:
+            return set()
+        dom = _sending_domain(domain)
+        wanted = [a.strip().lower() for a in addresses]
+        return await self._run(lambda: suppression_ops.check(dom, wanted), write=False)
+
+    async def note_soft_bounce(
+        self,
+        domain: str,
+        address: str,
+        *,
+        window: float,
+        limit: int,
+        reason: str = "",
+        detail: str = "",
+    ) -> tuple[int, bool]:
+        entry = Suppression(
+            _sending_domain(domain), normalize_address(address), reason, "soft-bounces",
+            self.clock.now(), detail,
+        )
+        return await self._run(
+            lambda: suppression_ops.note_soft_bounce(entry, window, max(1, limit)), write=True
+        )
+
+    async def prune_soft_bounces(self, before: float) -> int:
+        return await self._run(lambda: suppression_ops.prune_soft_bounces(before), write=True)
+
+    # -- delivery events -----------------------------------------------------------------
+
+    async def insert_events(self, events: list[DeliveryEvent]) -> int:
+        if not events:
+            return 0
+        batch = list(events)
+        return await self._run(lambda: event_ops.insert(batch), write=True)
+
+    async def query_events(
+        self,
+        *,
+        recipient: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
+        queue_id: str | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryEvent]:
+        rcpt = None if recipient is None else recipient.strip().lower()
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        return await self._run(
+            lambda: event_ops.query(rcpt, since, until, kind, queue_id, limit), write=False
+        )
+
+    async def event_sender(self, queue_id: str) -> str | None:
+        return await self._run(lambda: event_ops.sender_of(queue_id), write=False)
+
+    async def delete_events_before(self, time: float) -> int:
+        return await self._run(lambda: event_ops.delete_before(time), write=True)
+
+
+def _sending_domain(domain: str) -> str:
+    value = domain.strip()
+    return ANY_DOMAIN if value == ANY_DOMAIN else normalize_domain(value)
 
 
 def _check_password(password: str) -> None:

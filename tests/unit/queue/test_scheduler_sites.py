@@ -1,0 +1,53 @@
+"""``hayate queue sites``: the scheduler's snapshot, written per worker and merged by the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from tests.unit.queue.test_scheduler import FakeClock
+from tests.unit.queue.test_scheduler_shaping import BUSY, RULE, Agent, build, put, shaping, until
+
+from hayate.commands.sites import read_sites, sites, write_sites
+
+
+async def test_two_workers_are_merged_and_shown(tmp_path: Path) -> None:
+    clock = FakeClock()
+    agent = Agent(lambda j, r: BUSY, delay=0.001)
+    spool, sched, _ = build(tmp_path, agent, clock,
+                            shaping=shaping("[default]\nconnections = 2\n" + RULE))
+    await sched.start()
+    await put(spool, sched, clock, ["a@example.net"])
+    await until(lambda: sched.active == 0)
+    rows = sched.sites_snapshot(clock.now())
+    await sched.stop()
+    run = tmp_path / "data" / "run"
+    write_sites(run, 0, rows)
+    other = json.loads(json.dumps(rows))
+    other[0]["queued"] = {"bulk": 7}
+    other[0]["sent_last_minute"] = 4
+    write_sites(run, 1, other)
+    merged = read_sites(run)
+    assert len(merged) == 1
+    row = merged[0]
+    assert row["queued"] == {"bulk": 7} and row["sent_last_minute"] == 5
+    assert row["suspended_until"] == clock.now() + 600
+
+    config = tmp_path / "hayate.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    result = CliRunner().invoke(sites, ["-c", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["site"] == "sink.test:25"
+    text = CliRunner().invoke(sites, ["-c", str(config)])
+    assert text.exit_code == 0
+    assert "sink.test:25" in text.output and "bulk=7" in text.output
+    assert "suspended" in text.output and "reason:" in text.output
+
+
+def test_no_workers_no_sites(tmp_path: Path) -> None:
+    config = tmp_path / "hayate.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    result = CliRunner().invoke(sites, ["-c", str(config)])
+    assert result.exit_code == 0 and "No active sites" in result.output
+
