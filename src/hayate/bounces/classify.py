@@ -14,11 +14,12 @@ Hard or soft (what a deliverability engineer suppresses at once):
   not-accepted (null MX) when the code is permanent;
 - soft: everything else. A suspended / disabled / inactive mailbox is soft: providers
   re-enable them (Gmail "inactive", Yahoo "disabled" after abuse), and the suppression rule
-  for repeated soft bounces retires the ones that stay dead (the corpus counts them soft too). Rejections that are about the *sender or the message* — blocked
-  (IP/reputation), spam, virus, filtered, policy, security-error, sender-rejected,
-  relay-denied, rate-limited, message-too-big, content-error, syntax-error (our SMTP) — are
-  soft even with a 5.x.x code: the address is fine and suppressing it would lose a good
-  recipient over our own problem. This is also how the labelled corpus counts them.
+  for repeated soft bounces retires the ones that stay dead (the corpus counts them soft too).
+  Rejections that are about the *sender or the message* — blocked (IP/reputation), spam,
+  virus, filtered, policy, security-error, sender-rejected, relay-denied, rate-limited,
+  message-too-big, content-error, syntax-error (our SMTP) — are soft even with a 5.x.x code:
+  the address is fine and suppressing it would lose a good recipient over our own problem.
+  This is also how the labelled corpus counts them.
 - neither: complaint, auto-reply and delivered are not bounces.
 """
 
@@ -71,7 +72,7 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         "mailer-error",
         _rx(
             r"procmail",
-            r"pipe to \|?(?:a )?program",
+            r"pipe to (?:\||(?:a )?program)",
             r"mailer error",
             r"unknown mailer",
             r"command (?:died|failed) with",
@@ -85,7 +86,7 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"sender address (?:rejected|refused|denied|invalid|unknown|is not)",
             r"(?:unknown|invalid|unverified|bad) sender",
             r"sender domain (?:must|does not|not)",
-            r"(?:don't|do not|does not) have permission to post",
+            r"(?:don't|do not|does not|not) have permission to post",
             r"only (?:members|subscribers) (?:can|may) post",
         ),
     ),
@@ -112,7 +113,8 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         "mailbox-full",
         _rx(
             r"mail ?box (?:is )?(?:full|over ?quota|exceeds|too big)",
-            r"mail ?box .{0,40}(?:exceed|over) (?:its |the |his |her )?(?:quota|size|storage|limit)",
+            r"mail ?box .{0,40}(?:exceed|over) (?:its |the |his |her )?"
+            r"(?:quota|size|storage|limit)",
             r"over ?quota",
             r"quota (?:exceeded|full|violation)",
             r"exceed(?:ed|s)? (?:the |its |his |her )?(?:storage|disk|mailbox)?\s?quota",
@@ -143,7 +145,8 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "suspended",
         _rx(
-            r"(?:account|mail ?box|user|address|recipient)(?: \S+)? (?:has been |is |was |currently )?"
+            r"(?:account|mail ?box|user|address|recipient)(?: \S+)? "
+            r"(?:has been |is |was |currently )?"
             r"(?:disabled|suspended|deactivated|inactive|frozen|locked|expired|closed|not active)",
             r"(?:disabled|suspended|deactivated|inactive|frozen|locked) (?:account|mail ?box|user)",
             r"account .{0,40}(?:is|has been) (?:disabled|suspended|inactive|deactivated)",
@@ -159,16 +162,18 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r" (?:\S+ )?(?:does not|doesn't|did not|do not|dose not) exists?",
             r"(?:user|recipient|mail ?box|account|address|addressee)(?: address)? (?:is )?"
             r"(?:unknown|not found|not exist|invalid|non-?existent|not valid|not listed|not known)",
-            r"(?:invalid|unknown|non-?existent|bad) (?:recipient|mail ?box|user|address|destination)",
+            r"(?:invalid|unknown|non-?existent|bad) "
+            r"(?:recipient|mail ?box|user|address|destination)",
             r"not a (?:valid|known) (?:user|mail ?box|recipient|address)",
-            r"recipient (?:address )?rejected: (?:undeliverable|unknown|user|no mailbox|access denied"
-            r"|invalid)",
+            r"recipient (?:address )?rejected: "
+            r"(?:undeliverable|unknown|user|no mailbox|access denied|invalid)",
             r"addressee unknown",
             r"no mail ?box (?:here|by that name|found)?",
-            r"mail ?box (?:is )?unavailable",
             r"no longer (?:valid|available|in use|exists?|active)",
             r"user not (?:found|local|here)",
             r"not our customer",
+            r"(?:account|address|mail ?box|user) (?:that|which|you) .{0,40}"
+            r"(?:does not|doesn't) exist",
             r"is not a known user",
             r"unknown or illegal alias",
             r"(?:recipient|user|address) .{0,20}(?:was )?not found",
@@ -223,7 +228,9 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "rate-limited",
         _rx(
-            r"too many (?:connections|concurrent|simultaneous|sessions|smtp sessions|open connections)",
+            r"too many (?:connections|concurrent|simultaneous|sessions|smtp sessions"
+            r"|open connections|recipients)",
+            r"frequency limit",
             r"rate limit",
             r"(?:connection|message|sending|recipient) rate",
             r"throttl",
@@ -234,6 +241,11 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     (
         "virus",
         _rx(r"virus", r"malware", r"infected", r"trojan"),
+    ),
+    (
+        # a listed link or domain in the message is about content, not the sending IP
+        "spam",
+        _rx(r"(?:black|block)listed (?:url|link|domain)", r"\buribl\b", r"\bsurbl\b"),
     ),
     (
         "blocked",
@@ -349,7 +361,8 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"maximum (?:queue|delivery) time",
             r"retry limit",
             r"deferred for too long",
-            r"unable to deliver .{0,40}(?:days|hours)",
+            r"unable to deliver .{0,40}(?:days?|hours?)",
+            r"(?:failed|after) \d+ (?:delivery )?attempts",
             r"timeout waiting",
         ),
     ),
@@ -371,6 +384,7 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"too many hops",
             r"hop count",
             r"broken pipe",
+            r"did not accept our requests? to connect",
         ),
     ),
     (
@@ -414,6 +428,7 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"(?:header|mime|encoding|charset|8-?bit|bare lf|attachment)s? .{0,30}"
             r"(?:error|invalid|not allowed|rejected|malformed|not supported)",
             r"malformed",
+            r"headers? (?:too (?:large|long|big)|(?:is |are )?too many)",
             r"not (?:rfc ?)?(?:5322|2822|822)[- ]compliant",
         ),
     ),
@@ -429,7 +444,7 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             r"resources? (?:temporarily )?unavailable",
             r"configuration error",
             r"i/o error",
-            r"service (?:refused|unavailable|temporarily unavailable|not available)",
+            r"service (?:is )?(?:currently |temporarily )?(?:refused|unavailable|not available)",
             r"try again later",
         ),
     ),
@@ -508,12 +523,15 @@ _STATUS_REASONS: Final[dict[str, str]] = {
 
 
 # Where a quoted SMTP reply starts inside a report's own words ("... error 550-'5.7.1 ...").
-_QUOTED_REPLY_RE = re.compile(r"(?<![\w.])[45]\d\d[ -]'?(?:#?[45]\.\d{1,3}\.\d{1,3}\b)")
+_QUOTED_REPLY_RE = re.compile(r"(?<![\w.#-])[45]\d\d[ -]'?")
 
 
 # An address's words say nothing about the failure ("filtered@example.net"): it is read as a
 # bare "x@x" (patterns that need an address still see one).
 _NOISE_RE = re.compile(r"[\w.+=-]+@[\w.-]+")
+
+
+_MAX_TEXT = 4000  # a reply worth reading is shorter; this bounds the time on hostile input
 
 
 def _match(text: str) -> str:
@@ -532,7 +550,7 @@ def reason_from_text(text: str) -> str:
     """
     if not text:
         return ""
-    text = _NOISE_RE.sub("x@x", text)
+    text = _NOISE_RE.sub("x@x", text[:_MAX_TEXT])
     quoted = _QUOTED_REPLY_RE.search(text)
     if quoted is not None and quoted.start() > 0:
         found = _match(text[quoted.start() :])
@@ -572,9 +590,7 @@ _NAMELESS_UNKNOWN_RE = re.compile(r"\b5\d\d : user unknown", re.IGNORECASE)
 _POLICY_REPLY_RE = re.compile(
     r"\b5\d\d[ -]5\.7\.\d{1,3}\b[^\n]*\b(?:user|recipient|mailbox)\b", re.IGNORECASE
 )
-_MAIL_PHASE_RE = re.compile(
-    r"after mail from|in reply to mail from|>>> MAIL From", re.IGNORECASE
-)
+_MAIL_PHASE_RE = re.compile(r"after mail from|in reply to mail from|>>> MAIL From", re.IGNORECASE)
 
 
 def refine(reason: str, text: str, temporary: bool, status: str = "") -> str:

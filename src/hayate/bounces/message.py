@@ -12,6 +12,7 @@ from email import policy
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
+from itertools import pairwise
 
 _PARSER = BytesParser(policy=policy.compat32)
 ADDRESS_RE = re.compile(
@@ -184,4 +185,4 @@ def split_mbox(data: bytes) -> list[bytes]:
     if len(starts) < 2 or starts[0] != 0:
         return [data]
     bounds = [*starts, len(lines)]
-    return [b"\n".join(lines[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [b"\n".join(lines[a:b]) for a, b in pairwise(bounds)]

@@ -33,7 +33,8 @@ _MARKER_RE = re.compile(
     r"^[ \t]*(?:"
     r"\|?[-=*_#+~]{2,}.{0,40}(?:original|copy of|returned|undeliver|follow|header|rfc ?822|below"
     r"|message text|your message|unsent|attached|元のメッセージ|送信)"
-    r"|(?:original|returned|undelivered) message(?: headers?)? ?(?:follows?|is below|:)?\s*[-=:]*\s*$"
+    r"|(?:original|returned|undelivered) message(?: headers?)? ?(?:follows?|is below|:)?"
+    r"\s*[-=:]*\s*$"
     r"|(?:original|returned) (?:mail|message)s? (?:as )?follows?"
     r"|the (?:original|returned) message(?:'s headers?)? (?:follows|was|is below)"
     r"|(?:below|attached) (?:this line )?is a copy of"
@@ -60,6 +61,9 @@ _STRONG_HEADER_RE = re.compile(
     r"^(?:return-path|received|message-id|dkim-signature|mime-version|delivered-to)\s*:",
     re.IGNORECASE,
 )
+
+
+_MAX_REPORT = 64 * 1024  # the report's own words; a longer first part is mostly the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,7 @@ def split(msg: Message) -> Split:
         texts.append(part_text(msg))
     if not texts:
         texts.append(raw_body(msg))
-    report = texts[0] if texts else ""
+    report = texts[0][:_MAX_REPORT] if texts else ""
     head, rest = _split_text(report.replace("\r\n", "\n"))
     if rest and not original.sender and not original.message_id:
         original = _from_headers(_headers_from_text(rest))
@@ -171,4 +175,6 @@ def _strip_html(text: str) -> str:
     text = re.sub(r"(?is)<(?:script|style).*?</(?:script|style)>", " ", text)
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>", "\n", text)
     text = re.sub(r"<[^>]+>", " ", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&nbsp;", " ")
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&nbsp;", " ")
+    )

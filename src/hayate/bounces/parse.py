@@ -67,7 +67,7 @@ def parse_message(data: bytes) -> list[BounceRecord]:
     """One record per recipient the message reports on (never empty, never raises)."""
     try:
         return _parse(load(data))
-    except (Exception, RecursionError):
+    except Exception:
         return [BounceRecord(recipient="", kind="unknown", reason="undefined")]
 
 
@@ -140,6 +140,8 @@ def _from_dsn(msg: Message, parts: Split) -> list[BounceRecord]:
     if not dsn:
         return []
     prose = {c.recipient: c for c in chunks(parts.report, _not_recipients(msg, parts.original))}
+    # The report's prose as a whole speaks for a recipient only when it is the only one.
+    single = len({e.recipient for e in dsn}) == 1
     records: list[BounceRecord] = []
     seen: set[str] = set()
     for entry in dsn:
@@ -147,7 +149,7 @@ def _from_dsn(msg: Message, parts: Split) -> list[BounceRecord]:
             continue
         seen.add(entry.recipient)
         chunk = prose.get(entry.recipient)
-        records.append(_dsn_record(entry, chunk, parts.report))
+        records.append(_dsn_record(entry, chunk, parts.report if single else ""))
     return records
 
 
@@ -197,6 +199,9 @@ def _from_prose(msg: Message, parts: Split) -> list[BounceRecord]:
     if not bouncy and not report_reason:
         return []
     found = chunks(report, _not_recipients(msg, parts.original))
+    if len(found) > 1:
+        # several recipients: only the words before the first one speak for all of them
+        report_reason = reason_from_text(report[: report.find(found[0].text)])
     if not found:
         found = [Chunk(recipient=a, text="") for a in parts.original.to]
     records: list[BounceRecord] = []

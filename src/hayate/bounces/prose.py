@@ -57,16 +57,22 @@ def _candidates(line: str, exclude: set[str]) -> list[tuple[int, str]]:
         local = address.split("@", 1)[0]
         if address in exclude or _NOT_RECIPIENT_LOCAL.match(local):
             continue
-        if _CONTACT_RE.search(line[: match.start()]) or _CONTACT_AFTER_RE.match(
-            line[match.end() :]
-        ):
+        if _is_contact(line, match.start(), match.end()):
             continue
         # a Message-ID like token in angle brackets after "id" is not an address
-        before = line[: match.start()].rstrip("<").rstrip()
+        before = line[max(0, match.start() - 20) : match.start()].rstrip("<").rstrip()
         if before.lower().endswith((" id", "message-id", "msgid")):
             continue
         found.append((match.start(), address))
     return found
+
+
+def _is_contact(line: str, start: int, end: int) -> bool:
+    """Is the address at line[start:end] offered as a contact? (bounded look-around)"""
+    return bool(
+        _CONTACT_RE.search(line[max(0, start - 80) : start])
+        or _CONTACT_AFTER_RE.match(line[end : end + 20])
+    )
 
 
 def _contacts(lines: list[str]) -> set[str]:
@@ -74,9 +80,7 @@ def _contacts(lines: list[str]) -> set[str]:
     found: set[str] = set()
     for line in lines:
         for match in ADDRESS_RE.finditer(line):
-            if _CONTACT_RE.search(line[: match.start()]) or _CONTACT_AFTER_RE.match(
-                line[match.end() :]
-            ):
+            if _is_contact(line, match.start(), match.end()):
                 found.add(match.group(1).strip(".").lower())
     return found
 

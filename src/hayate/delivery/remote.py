@@ -26,6 +26,8 @@ duplicate is better than a loss). The agent never touches queue state.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import ssl
@@ -37,6 +39,7 @@ from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import DeliveryJob, MxResolver
 from hayate.delivery.client import (
+    QUIT_GRACE,
     ConnectionBroken,
     SessionFailed,
     SmtpClient,
@@ -139,6 +142,20 @@ class _Delivery:
         self.helo = job.helo or agent.hostname
         self.max_messages = job.messages_per_connection or config.messages_per_connection
         self.max_recipients = job.recipients_per_transaction or config.recipients_per_transaction
+        self.closing: list[SmtpClient] = []  # retired by this delivery, QUIT sent
+
+    def _retire(self, client: SmtpClient) -> None:
+        self.agent.pool.retire(client)
+        self.closing.append(client)
+
+    async def _closed(self) -> None:
+        """Wait (at most QUIT_GRACE) until the sessions this delivery retired are gone, so
+        that the receiver never sees more connections at once than the delivery slots: the
+        next connection of this slot is opened only after the old one has closed."""
+        closing, self.closing = self.closing, []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(QUIT_GRACE):
+                await asyncio.gather(*(c.wait_closed() for c in closing))
 
     async def run(self) -> list[DeliveryResult]:
         agent = self.agent
@@ -156,7 +173,12 @@ class _Delivery:
                 self.client.abort()
             raise
         if self.client is not None:
+            spent = not self.client.usable or self.client.transactions >= self.max_messages
+            if spent:
+                self.closing.append(self.client)
             agent.pool.put_idle(self.key, self.client, self.max_messages)
+        if self.closing:
+            await self._closed()
         return results
 
     async def _transaction(self, chunk: Sequence[str]) -> list[DeliveryResult]:
@@ -165,6 +187,8 @@ class _Delivery:
         while True:
             client = self.client
             if client is None:
+                if self.closing:
+                    await self._closed()
                 client = await self._connect()
                 if client is None:
                     return fallback or self._route_failed(chunk)
@@ -188,7 +212,7 @@ class _Delivery:
                 # The whole transaction was refused for now: try the next address.
                 fallback = results
                 self.client = None
-                self.agent.pool.retire(client)
+                self._retire(client)
                 if self.route is not None and not client.reused:
                     self.route.note(_target_of(client), tx.mail)
                 continue
@@ -196,7 +220,7 @@ class _Delivery:
                 stats.messages_sent += 1
             if not client.usable or client.transactions >= self.max_messages:
                 self.client = None
-                self.agent.pool.retire(client)
+                self._retire(client)
             return results
 
     async def _connect(self) -> SmtpClient | None:

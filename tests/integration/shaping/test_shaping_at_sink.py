@@ -191,11 +191,6 @@ async def test_receiver_never_sees_more_than_the_limits(tmp_path: Path) -> None:
     assert len(relay.mails) >= 12  # 60 messages, at most 5 per connection
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the remote agent's pool releases a connection slot when it sends QUIT to a session "
-    "that reached messages_per_connection, before the session is closed: for one QUIT "
-    "round trip the receiver sees connections + 1 TCP connections (hayate.delivery.pool "
-    "retire/release; to be fixed there)"))
 async def test_receiver_never_sees_more_tcp_connections_than_the_limit(tmp_path: Path) -> None:
     relay = await _run_limits(tmp_path)
     assert relay.peak <= 3, relay.peak

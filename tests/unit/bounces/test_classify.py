@@ -25,11 +25,15 @@ from hayate.bounces.classify import (
         ("552 Error: disk quota exceeded", "mailbox-full"),
         ("Host or domain name not found. Name service error for name=x type=MX", "host-unknown"),
         ("Unrouteable address", "host-unknown"),
-        ("554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
-         "blocked"),
+        (
+            "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+            "blocked",
+        ),
         ("550 5.7.1 Message rejected as spam by Content Filtering", "spam"),
-        ("550 5.7.26 Unauthenticated email from example.com is not accepted due to DMARC policy",
-         "policy"),
+        (
+            "550 5.7.26 Unauthenticated email from example.com is not accepted due to DMARC policy",
+            "policy",
+        ),
         ("552 5.3.4 Message size exceeds fixed limit", "message-too-big"),
         ("421 4.7.0 Too many concurrent SMTP connections from this IP", "rate-limited"),
         ("550 5.1.8 Domain of sender address a@b.example does not exist", "sender-rejected"),
@@ -42,7 +46,10 @@ from hayate.bounces.classify import (
         ("554 relay access denied", "relay-denied"),
         ("550 5.7.1 virus detected in attachment", "virus"),
         ("procmail: Couldn't create /var/mail/x: No such user", "mailer-error"),
-        ("ユーザー 山田 (yamada@example.jp) は Domino ディレクトリには見つかりません。", "user-unknown"),
+        (
+            "ユーザー 山田 (yamada@example.jp) は Domino ディレクトリには見つかりません。",
+            "user-unknown",
+        ),
     ],
 )
 def test_reason_from_reply_text(text: str, reason: str) -> None:
@@ -72,7 +79,10 @@ def test_a_quoted_remote_reply_beats_the_relays_summary() -> None:
     ("text", "reason"),
     [
         ("after end of data: 550 User unknown", "filtered"),
-        (">>> DATA\n<<< 550 5.1.1 <a@b.example>... User unknown\n<<< 503 need RCPT", "user-unknown"),
+        (
+            ">>> DATA\n<<< 550 5.1.1 <a@b.example>... User unknown\n<<< 503 need RCPT",
+            "user-unknown",
+        ),
         (">>> DATA\n<<< 550 Unknown user a@b.example\n554 5.0.0 Service unavailable", "filtered"),
         ("550 : User unknown", "filtered"),
         ("550 5.7.1 <a@b.example>: Recipient address rejected: User unknown", "filtered"),
@@ -84,7 +94,10 @@ def test_user_unknown_after_data_or_under_a_policy_code_is_a_filter(text: str, r
 
 
 def test_mail_from_phase_means_the_sender_was_refused() -> None:
-    text = "SMTP error from remote mail server after MAIL FROM:<s@x.example>: 553 x.example does not exist"
+    text = (
+        "SMTP error from remote mail server after MAIL FROM:<s@x.example>: "
+        "553 x.example does not exist"
+    )
     assert refine(reason_for(text), text, temporary=False) == "sender-rejected"
 
 
@@ -101,8 +114,20 @@ def test_dead_address_reasons_are_hard(reason: str) -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    ["blocked", "spam", "policy", "filtered", "mailbox-full", "expired", "rate-limited",
-     "suspended", "message-too-big", "system-error", "network-error", "undefined"],
+    [
+        "blocked",
+        "spam",
+        "policy",
+        "filtered",
+        "mailbox-full",
+        "expired",
+        "rate-limited",
+        "suspended",
+        "message-too-big",
+        "system-error",
+        "network-error",
+        "undefined",
+    ],
 )
 def test_sender_side_and_transient_reasons_are_soft_even_with_5xx(reason: str) -> None:
     assert kind_for(reason, "5.7.1") == "soft"

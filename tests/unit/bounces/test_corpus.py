@@ -148,7 +148,9 @@ def score_corpus(corpus: Path = CORPUS) -> Score:
         if extras:
             problems.append("extra " + _describe(extras))
         if problems:
-            score.disagreements.append(f"{name}: {' | '.join(problems)} || got {_describe(records)}")
+            score.disagreements.append(
+                f"{name}: {' | '.join(problems)} || got {_describe(records)}"
+            )
         else:
             score.agreed += 1
     return score

@@ -237,13 +237,16 @@ I am out until Monday.
 
 def test_japanese_auto_reply_subject_in_iso_2022_jp() -> None:
     subject = "=?iso-2022-jp?b?GyRCPCtGMEpWPy4bKEI=?="  # 自動返信
-    data = f"""\
+    data = (
+        f"""\
 From: tanaka@example.jp
 To: sender@example.com
 Subject: {subject}
 Content-Type: text/plain; charset=ISO-2022-JP
 
-""".encode() + "ただいま不在です。".encode("iso-2022-jp")
+""".encode()
+        + "ただいま不在です。".encode("iso-2022-jp")
+    )
     record = _one(data)
     assert (record.recipient, record.kind) == ("tanaka@example.jp", "auto-reply")
 
@@ -260,7 +263,8 @@ To: ops@example.com
 Subject: AWS Notification Message
 
 {"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":[
-{"emailAddress":"nobody@example.net","status":"5.1.1","diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},
+{"emailAddress":"nobody@example.net","status":"5.1.1",
+"diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},
 "mail":{"source":"bounce@example.com","messageId":"0100abc"}}
 """
     record = _one(bounce)
@@ -278,7 +282,10 @@ Subject: AWS Notification Message
 
 
 def test_japanese_carrier_bounce_in_iso_2022_jp() -> None:
-    body = "次の宛先へのメールは配信できませんでした。\n\n<taro@docomo.example.jp>\n宛先のメールアドレスは存在しないため配信できませんでした。\n"
+    body = (
+        "次の宛先へのメールは配信できませんでした。\n\n<taro@docomo.example.jp>\n"
+        "宛先のメールアドレスは存在しないため配信できませんでした。\n"
+    )
     data = (
         b"From: Mail Delivery Subsystem <MAILER-DAEMON@docomo.example.jp>\n"
         b"To: sender@example.com\nSubject: Returned mail\n"
@@ -307,7 +314,7 @@ For help, please contact <helpdesk@example.org>.
 
 
 def test_a_message_that_is_no_report_is_unknown() -> None:
-    data = b"From: friend@example.net\nTo: me@example.com\nSubject: lunch?\n\nNoon at the usual place?\n"
+    data = b"From: friend@example.net\nTo: me@example.com\nSubject: lunch?\n\nNoon at our place?\n"
     record = _one(data)
     assert (record.recipient, record.kind) == ("", "unknown")
 

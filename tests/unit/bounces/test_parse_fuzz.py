@@ -6,21 +6,22 @@ import random
 import time
 
 import pytest
+from tests.unit.bounces.test_parse import ARF, DSN, EXIM, QMAIL
 
 from hayate.bounces.parse import parse_message
-from tests.unit.bounces.test_parse import ARF, DSN, EXIM, QMAIL
 
 BROKEN = [
     b"",
     b"\x00\xff\xfe" * 100,
     b"From: x\n\n",
     b"Content-Type: multipart/report; boundary=\n\n--\n--\n",
-    b"Content-Type: multipart/mixed; boundary=\"a\"\n\n--a\nContent-Type: message/rfc822\n\n--a--",
+    b'Content-Type: multipart/mixed; boundary="a"\n\n--a\nContent-Type: message/rfc822\n\n--a--',
     b"Content-Type: message/delivery-status\n\nFinal-Recipient: rfc822;\nAction:\nStatus: 9.9\n",
     b"Content-Type: text/plain; charset=no-such-charset\nContent-Transfer-Encoding: base64\n\n%%%",
     b"Content-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B\xff\xff\x1b(B <a@b.example>: 550",
     b"Subject: =?utf-8?q?=ff=fe?= =?bogus?x?zz?=\nFrom: <<<@@@>>>\n\nbody",
-    b"Content-Type: multipart/report; boundary=x\n\n" + b"--x\nContent-Type: multipart/mixed; boundary=x\n\n" * 200,
+    b"Content-Type: multipart/report; boundary=x\n\n"
+    + b"--x\nContent-Type: multipart/mixed; boundary=x\n\n" * 200,
     b"From: MAILER-DAEMON\n\n" + b"a@b.example " * 5000,
     b'{"notificationType":"Bounce","bounce":{"bouncedRecipients":[1,null,{"emailAddress":5}]}}',
 ]
