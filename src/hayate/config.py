@@ -424,6 +424,16 @@ class Config(_Section):
     streams: StreamsConfig = StreamsConfig()
     shaping: ShapingConfig = ShapingConfig()
 
+    @model_validator(mode="after")
+    def _warmup_schedules_exist(self) -> Config:
+        for source in self.egress.sources:
+            if source.warmup is not None and source.warmup not in self.warmup.schedules:
+                raise ValueError(
+                    f"egress source {source.name!r} names an unknown warm-up schedule "
+                    f"{source.warmup!r} (define it under [warmup.schedules.{source.warmup}])"
+                )
+        return self
+
     @field_validator("local_domains")
     @classmethod
     def _lower_domains(cls, value: list[str]) -> list[str]:
