@@ -64,13 +64,14 @@ class PathLimits:
 class _Bucket:
     """A limiter for one rate, rebuilt when the rate changes (a governor slowed the path)."""
 
-    __slots__ = ("_burst_seconds", "_factory", "limiter", "rate")
+    __slots__ = ("_burst_seconds", "_factory", "full_after", "limiter", "rate")
 
     def __init__(self, factory: LimiterFactory, burst_seconds: float) -> None:
         self._factory = factory
         self._burst_seconds = burst_seconds
         self.rate: float | None = None  # per minute (or per hour), as configured
         self.limiter: Limiter | None = None
+        self.full_after = 0.0  # seconds an unused bucket takes to refill completely
 
     def set_rate(self, rate: float | None, per_seconds: float) -> None:
         if rate == self.rate:
@@ -78,10 +79,13 @@ class _Bucket:
         self.rate = rate
         if rate is None or rate <= 0:
             self.limiter = None
+            self.full_after = 0.0
             return
         per_second = rate / per_seconds
         # A small burst keeps a minute-long run within a few percent of the rate.
-        self.limiter = self._factory(per_second, max(1.0, per_second * self._burst_seconds))
+        burst = max(1.0, per_second * self._burst_seconds)
+        self.limiter = self._factory(per_second, burst)
+        self.full_after = burst / per_second
 
     def delay(self, now: float) -> float:
         return 0.0 if self.limiter is None else self.limiter.delay(now)
@@ -125,6 +129,7 @@ class ReadyQueue(Generic[T]):
         self._connections = _Bucket(limiter_factory, 1.0)
         self._sent: deque[float] = deque()
         self.sent_total = 0
+        self._last_used = float("-inf")  # last token taken or transaction sent
 
     @property
     def key(self) -> tuple[str, str]:
@@ -159,6 +164,7 @@ class ReadyQueue(Generic[T]):
         return max(self._per_minute.delay(now), self._per_hour.delay(now))
 
     def take_message(self, now: float) -> None:
+        self._last_used = max(self._last_used, now)
         self._per_minute.take(now)
         self._per_hour.take(now)
 
@@ -166,11 +172,13 @@ class ReadyQueue(Generic[T]):
         return self._connections.delay(now)
 
     def take_connection(self, now: float) -> None:
+        self._last_used = max(self._last_used, now)
         self._connections.take(now)
 
     # --- what happened -------------------------------------------------------------------
 
     def note_sent(self, now: float) -> None:
+        self._last_used = max(self._last_used, now)
         self.sent_total += 1
         sent = self._sent
         sent.append(now)
@@ -184,8 +192,15 @@ class ReadyQueue(Generic[T]):
         return len(sent)
 
     def idle(self, now: float) -> bool:
-        """Nothing waiting, nobody running and no governor state worth keeping."""
+        """Nothing waiting, nobody running, no governor state worth keeping, and no use for
+        a while: forgetting a path that sent recently would refill its rate buckets (its
+        limits would not hold for mail arriving one message at a time) and hide it from
+        ``hayate queue sites``."""
         if self.jobs or self.runners or self.timer is not None:
+            return False
+        keep = max(RATE_WINDOW, self._per_minute.full_after, self._per_hour.full_after,
+                   self._connections.full_after)
+        if now - self._last_used < keep:
             return False
         if self.governor is None:
             return True

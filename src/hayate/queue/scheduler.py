@@ -79,7 +79,7 @@ from hayate.core.seams import (
     SystemClock,
 )
 from hayate.ingest.headers import header_block_end
-from hayate.ingest.routing import LOCAL
+from hayate.ingest.routing import REMOTE
 from hayate.queue.contracts import (
     EgressSelector,
     Limiter,
@@ -288,6 +288,7 @@ class Scheduler:
         while True:
             try:
                 self.scan_once()
+                self._forget_idle_paths()
             except Exception:
                 log.exception("queue scan failed")
             with contextlib.suppress(TimeoutError):
@@ -334,14 +335,14 @@ class Scheduler:
         verp = self.return_path
         for route, destination, nexthop, rcpt in rcpts:
             sender = message.sender
-            if verp is not None and route != LOCAL:
+            if verp is not None and route == REMOTE:
                 sender = verp.for_recipient(message.id, message.sender, rcpt.address) or sender
             groups.setdefault((route, destination, nexthop, sender), []).append(rcpt)
         step = max(1, self.dcfg.recipients_per_transaction)
         stream = message.stream
         for (route, destination, nexthop, sender), group in groups.items():
             message.pending += len(group)
-            key = LOCAL if route == LOCAL else destination
+            key = destination if route == REMOTE else route  # in-process: local, bounce
             dest = self.destinations.get(key)
             if dest is None:
                 dest = self.destinations[key] = _Destination(StreamQueues(self.order))
@@ -352,10 +353,10 @@ class Scheduler:
             self._kick(key, dest)
 
     def _kick(self, key: str, dest: _Destination) -> None:
-        if key == LOCAL:
+        if key in self.agents and key != REMOTE:  # an in-process agent: no site, no shaping
             while dest.jobs and dest.runners < min(self.local_concurrency, len(dest.jobs)):
                 dest.runners += 1
-                self._spawn(self._local_runner(dest))
+                self._spawn(self._local_runner(key, dest))
             return
         entry = self._sites.get(key)
         now = self.clock.now()
@@ -487,6 +488,14 @@ class Scheduler:
             self.paths.pop(path.key, None)
             self._path_sites.pop(path.key, None)
 
+    def _forget_idle_paths(self) -> None:
+        """Drop the paths that have been idle long enough (see ``ReadyQueue.idle``)."""
+        now = self.clock.now()
+        for path in list(self.paths.values()):
+            if path.idle(now):
+                self.paths.pop(path.key, None)
+                self._path_sites.pop(path.key, None)
+
     def _postpone_path(self, path: ReadyQueue[Job], until: float, now: float) -> None:
         reason = path.suspension_reason(now) or "too many failures"
         reply = SmtpReply(451, "4.7.0", f"delivery to {path.site} from {path.source} "
@@ -520,14 +529,14 @@ class Scheduler:
 
     # --- attempts -------------------------------------------------------------------------
 
-    async def _local_runner(self, dest: _Destination) -> None:
+    async def _local_runner(self, key: str, dest: _Destination) -> None:
         try:
             while dest.jobs and not self._stopping:
                 job = dest.jobs.pop()
                 await self._attempt(job, None, None)
         finally:
             dest.runners -= 1
-            self._forget_destination(LOCAL, dest)
+            self._forget_destination(key, dest)
 
     async def _attempt_remote(
         self, path: ReadyQueue[Job], job: Job, limits: PathLimits
@@ -576,7 +585,7 @@ class Scheduler:
         msg = job.msg
         now = self.clock.now()
         info = PathInfo(path.source, path.site) if path is not None else PathInfo()
-        dead = self._dead.get(job.destination) if job.route != LOCAL else None
+        dead = self._dead.get(job.destination) if job.route == REMOTE else None
         if dead is not None:
             if dead.until > now:
                 reply = SmtpReply(dead.reply.code, dead.reply.enhanced,
@@ -589,7 +598,7 @@ class Scheduler:
         if data is None:  # deleted by an operator while waiting
             self.recorder.finished(job)
             return
-        agent = self.agents[LOCAL if job.route == LOCAL else "remote"]
+        agent = self.agents[job.route if job.route in self.agents else REMOTE]
         delivery = DeliveryJob(
             queue_id=msg.id,
             sender=job.sender,
@@ -616,7 +625,7 @@ class Scheduler:
             self.recorder.shunt(job, f"delivery error: {exc!r}")
             return
         now = self.clock.now()
-        if job.route != LOCAL:
+        if job.route == REMOTE:
             if all(_unreachable(r) for r in results):
                 until = now + min(DEAD_DESTINATION_SECONDS, self.qcfg.min_backoff)
                 self._dead[job.destination] = _Dead(until, results[0].reply)
