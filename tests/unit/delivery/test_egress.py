@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hayate.config import ConfigError, EgressConfig, WarmupConfig, parse_config
+from hayate.config import ConfigError, EgressConfig, EgressSource, WarmupConfig, parse_config
 from hayate.delivery.egress import HOLD_SECONDS, Egress, EgressChoice
 from hayate.queue.warmup import WarmupTracker
 
@@ -201,13 +201,13 @@ def test_config_mistakes_are_readable(tmp_path: Path, snippet: str, message: str
     assert "egress" in str(info.value) or "warmup" in str(info.value)
 
 
-def test_unknown_schedule_name_is_reported_when_the_tracker_is_built(tmp_path: Path) -> None:
-    cfg = parse_config(
-        '[[egress.sources]]\nname = "a"\nwarmup = "fast"\nwarmup_start = "2025-03-01"\n',
-        tmp_path,
-    )
+def test_unknown_schedule_name_is_reported_at_load_and_by_the_tracker(tmp_path: Path) -> None:
+    text = '[[egress.sources]]\nname = "a"\nwarmup = "fast"\nwarmup_start = "2025-03-01"\n'
     with pytest.raises(ConfigError, match="unknown warm-up schedule 'fast'"):
-        WarmupTracker(WarmupConfig(), cfg.egress.sources, tmp_path / "w.db", FakeClock(START))
+        parse_config(text, tmp_path)
+    source = EgressSource(name="a", warmup="fast", warmup_start="2025-03-01")
+    with pytest.raises(ConfigError, match="unknown warm-up schedule 'fast'"):
+        WarmupTracker(WarmupConfig(), [source], tmp_path / "w.db", FakeClock(START))
 
 
 def test_jobs_in_flight_hold_allowance_until_settled(tmp_path: Path) -> None:
