@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.support.corpus import bounce_corpus
 from tests.unit.store.store_helpers import FakeClock, fast_passwords, raw_rows
 
 from hayate.bounces.processor import BounceProcessor
@@ -20,7 +21,7 @@ from hayate.core.seams import DeliveryJob
 from hayate.events.recorder import EventRecorder
 from hayate.store.sqlite import SqliteStore
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "bounces"
+CORPUS = bounce_corpus()
 parse = pytest.importorskip("hayate.bounces.parse").parse_message
 
 pytestmark = pytest.mark.skipif(not (CORPUS / "labels.json").exists(),

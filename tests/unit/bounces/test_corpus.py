@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.support.corpus import bounce_corpus
 
 from hayate.bounces.message import split_mbox
 from hayate.bounces.parse import parse_message
 from hayate.bounces.records import BounceRecord
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "bounces"
+CORPUS = bounce_corpus()
 TARGET = 0.95
 PLACEHOLDER = "libsisimai.org.invalid"
 NEITHER = {"complaint", "auto-reply", "delivered"}
