@@ -13,6 +13,7 @@ median rates give the ratio signed/unsigned (target: at least 0.80).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -48,16 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.dkim: skipped: {problem}")
         return 0
     sizes = [int(s) for s in str(args.sizes).split(",") if s]
-    base = Path(tempfile.mkdtemp(prefix="hayate-dkim-bench-"))
     sink_port = free_port()
     print(f"DKIM signing cost: {args.algo} key for {SIGNED_DOMAIN}, {args.sessions} sessions, "
           f"{args.rounds} round(s), alternating")
     results: dict[tuple[str, int], list[Result]] = {}
-    relays = {
-        "unsigned": HayateRelay(sink_port, base),
-        "signed": HayateRelay(sink_port, base, dkim=(SIGNED_DOMAIN, args.algo)),
-    }
-    try:
+    with contextlib.ExitStack() as stack:
+        base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hayate-dkim-bench-")))
+        relays = {
+            "unsigned": stack.enter_context(HayateRelay(sink_port, base)),
+            "signed": stack.enter_context(
+                HayateRelay(sink_port, base, dkim=(SIGNED_DOMAIN, args.algo))
+            ),
+        }
         for name, relay in relays.items():
             if (trouble := warm_up(relay, sink_port, base)) is not None:
                 print(f"  {name}: warm-up failed: {trouble}")
@@ -73,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
                     status = "" if result.complete else f"  INCOMPLETE: {result.note}"
                     print(f"  {case.label()}  {name:<8} {result.rate:8.0f} msg/s "
                           f"{result.cpu_us_per_msg:7.0f} µs CPU/msg{status}")
-    finally:
-        for relay in relays.values():
-            relay.close()
     print()
     print("| case | unsigned msg/s | signed msg/s | signed/unsigned | CPU µs/msg |")
     print("|---|---|---|---|---|")

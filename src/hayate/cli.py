@@ -12,13 +12,18 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hayate import __version__
+from hayate.commands import bounces as bounces_commands
+from hayate.commands import dkim as dkim_commands
+from hayate.commands import dnscheck as dnscheck_commands
+from hayate.commands import events as events_commands
+from hayate.commands import suppression as suppression_commands
 from hayate.commands.common import (
     CliError,
     cli_errors,
@@ -163,6 +168,14 @@ def _check_local(cfg: Config, address: str) -> str:
     return address
 
 
+def _delete_named(config_path: str, what: str, name: str,
+                  op: Callable[[Any], Awaitable[bool]]) -> None:
+    """Run a store deletion; "no such <what>" when there was nothing to delete."""
+    if not store_call(load_cfg(config_path), op):
+        raise CliError(f"no such {what}: {name}")
+    click.echo(f"deleted {name}")
+
+
 @main.group()
 def user() -> None:
     """Mail accounts of the local domains."""
@@ -198,11 +211,7 @@ def user_list(config_path: str) -> None:
 @config_option
 def user_del(address: str, config_path: str) -> None:
     """Delete an account and its mail."""
-    cfg = load_cfg(config_path)
-    done = store_call(cfg, lambda s: s.delete_account(address.lower()))
-    if not done:
-        raise CliError(f"no such account: {address}")
-    click.echo(f"deleted {address}")
+    _delete_named(config_path, "account", address, lambda s: s.delete_account(address.lower()))
 
 
 @main.group()
@@ -231,11 +240,7 @@ def alias_add(source: str, targets: tuple[str, ...], config_path: str) -> None:
 @config_option
 def alias_del(source: str, config_path: str) -> None:
     """Delete an alias."""
-    cfg = load_cfg(config_path)
-    done = store_call(cfg, lambda s: s.delete_alias(source.lower()))
-    if not done:
-        raise CliError(f"no such alias: {source}")
-    click.echo(f"deleted {source}")
+    _delete_named(config_path, "alias", source, lambda s: s.delete_alias(source.lower()))
 
 
 @alias.command("list")
@@ -408,23 +413,10 @@ def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_pat
 
 
 # --- command groups that live in hayate.commands -----------------------------------------
-# While issue 3 is being built, a module that does not exist yet is skipped.
-def _add_command_modules() -> None:
-    import importlib
-
-    for name in ("dkim", "dnscheck", "bounces", "suppression", "events"):
-        module_name = f"hayate.commands.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_add_command_modules()
+for _command in (*dkim_commands.COMMANDS, *dnscheck_commands.COMMANDS,
+                 *bounces_commands.COMMANDS, *suppression_commands.COMMANDS,
+                 *events_commands.COMMANDS):
+    main.add_command(_command)
 queue.add_command(sites_command)
 
 

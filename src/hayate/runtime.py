@@ -30,7 +30,6 @@ from hayate.bounces.parse import parse_message
 from hayate.bounces.processor import BounceProcessor
 from hayate.bounces.suppression import SuppressionService
 from hayate.bounces.verp import codec_from_config
-from hayate.commands.sites import write_sites
 from hayate.config import Config
 from hayate.core.envelope import Listener
 from hayate.core.events import DeliveryEvent
@@ -210,14 +209,13 @@ class Worker:
         )
 
     async def _publish_stats(self) -> None:
+        """Every few seconds: counters for /metrics (worker-N.json) and the shaping paths for
+        ``hayate queue sites`` (sites-N.json), each replaced atomically."""
         folder = stats_dir(self.cfg)
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"worker-{self.index}.json"
         while True:
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(json.dumps(asdict(self.stats())))
-            tmp.replace(target)
-            write_sites(folder, self.index, self.scheduler.sites_snapshot())
+            _write_json(folder / f"worker-{self.index}.json", asdict(self.stats()))
+            _write_json(folder / f"sites-{self.index}.json", self.scheduler.sites_snapshot())
             await asyncio.sleep(STATS_INTERVAL)
 
     async def stop(self) -> None:
@@ -235,6 +233,12 @@ class Worker:
             self.warmup.close()
         await self.store.close()
         self.spool.close()
+
+
+def _write_json(target: Path, value: object) -> None:
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    tmp.replace(target)
 
 
 class _NoEvents:

@@ -25,7 +25,13 @@ from collections.abc import Iterable, Sequence
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
-from hayate.auth.canon import header_fields, relaxed_body, relaxed_header, split_message
+from hayate.auth.canon import (
+    field_name,
+    header_fields,
+    relaxed_body,
+    relaxed_header,
+    split_message,
+)
 from hayate.auth.dkim_keys import DkimKey
 
 _WIDTH = 76  # folded line length we aim for
@@ -97,7 +103,7 @@ class DkimSigner:
         head, body = split_message(message)
         by_name: dict[bytes, list[bytes]] = {}
         for fld in header_fields(head):
-            name = fld[: fld.index(b":")].rstrip(b" \t").lower()
+            name = field_name(fld)
             found = by_name.get(name)
             if found is None:
                 by_name[name] = [fld]

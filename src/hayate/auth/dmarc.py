@@ -155,7 +155,9 @@ def _header_values(message: bytes) -> dict[bytes, list[str]]:
     return found
 
 
-def _domains(fields: list[str]) -> list[str]:
+def from_domains(fields: list[str]) -> list[str]:
+    """The distinct domains (lower case, in order) of the addresses in the unfolded From
+    field values ``fields``; raises FromFieldError without any. Shared with the DKIM signer."""
     if not fields:
         raise FromFieldError("no From header field")
     if len(fields) == 1:  # the common "Name <local@domain>" without a full parse
@@ -177,12 +179,7 @@ def _domains(fields: list[str]) -> list[str]:
 
 def author_domains(message: bytes) -> list[str]:
     """The distinct From domains (lower case, in order); raises FromFieldError without any."""
-    return _domains(_header_values(message)[b"from"])
-
-
-def message_id(message: bytes) -> str:
-    ids = _header_values(message)[b"message-id"]
-    return ids[0].strip() if ids else ""
+    return from_domains(_header_values(message)[b"from"])
 
 
 # -- evaluation ---------------------------------------------------------------------------
@@ -256,7 +253,7 @@ async def check_dmarc(
     """Check the message's From domain(s); never raises for DNS or header problems."""
     values = _header_values(message)
     try:
-        domains = _domains(values[b"from"])
+        domains = from_domains(values[b"from"])
     except FromFieldError as exc:
         return DmarcResult("permerror", reason=str(exc))
     ids = values[b"message-id"]

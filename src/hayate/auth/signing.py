@@ -23,8 +23,10 @@ from __future__ import annotations
 import logging
 import re
 
+from hayate.auth.canon import split_message
 from hayate.auth.dkim_keys import DkimKey, DkimKeyStore
 from hayate.auth.dkim_sign import DkimSigner, DkimSignError
+from hayate.auth.dmarc import FromFieldError, from_domains
 from hayate.config import DkimConfig
 from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of
 from hayate.core.seams import Clock, SystemClock
@@ -32,22 +34,24 @@ from hayate.core.seams import Clock, SystemClock
 log = logging.getLogger("hayate.dkim")
 
 _FROM = re.compile(rb"(?:^|\r\n)from[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.IGNORECASE)
-_ANGLE = re.compile(rb"<[^<>]*@([^<>@\s]+)>")
-_BARE = re.compile(rb"@([A-Za-z0-9.\-\x80-\xff]+)")
 
 
 def from_domain(message: bytes) -> str:
-    """The lower-cased domain of the first address in the first From header ('' if none)."""
-    end = message.find(b"\r\n\r\n")
-    head = message if end < 0 else message[:end]
+    """The lower-cased domain of the first address in the first From header ('' if none).
+
+    Only the first From field is found here (one regular expression over the header block:
+    this runs for every outbound message); its address is read by DMARC's parser
+    (:func:`hayate.auth.dmarc.from_domains`), so signing and DMARC agree on the From domain.
+    """
+    head, _ = split_message(message)
     m = _FROM.search(head)
     if m is None:
         return ""
-    value = m.group(1)
-    addr = _ANGLE.search(value) or _BARE.search(value)
-    if addr is None:
+    value = m.group(1).replace(b"\r\n", b"").strip(b" \t").decode("utf-8", "replace")
+    try:
+        domain = from_domains([value])[0]
+    except FromFieldError:
         return ""
-    domain = addr.group(1).decode("utf-8", "replace").rstrip(".").lower()
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")

@@ -593,7 +593,7 @@ _POLICY_REPLY_RE = re.compile(
 _MAIL_PHASE_RE = re.compile(r"after mail from|in reply to mail from|>>> MAIL From", re.IGNORECASE)
 
 
-def refine(reason: str, text: str, temporary: bool, status: str = "") -> str:
+def refine(reason: str, text: str, temporary: bool) -> str:
     """Second thoughts that need the context of the reply, not just its words.
 
     - "user unknown" in reply to DATA: the server accepted the recipient at RCPT TO, so the

@@ -96,7 +96,7 @@ def addresses(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for match in ADDRESS_RE.finditer(text):
         address = match.group(1).strip(".").lower()
-        if address.startswith("'") or "@" not in address:
+        if address.startswith("'"):
             continue
         seen.setdefault(address, None)
     return list(seen)

@@ -12,7 +12,7 @@ from typing import Any
 
 from hayate.bounces.classify import kind_for, reason_for
 from hayate.bounces.dsn import normalise_status
-from hayate.bounces.records import BounceRecord
+from hayate.bounces.records import BounceKind, BounceRecord
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -49,37 +49,26 @@ def parse(text: str) -> list[BounceRecord] | None:
     if data is None:
         return None
     kind = str(data.get("notificationType", "")).lower()
-    mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
-    assert isinstance(mail, dict)
+    mail = data.get("mail")
+    if not isinstance(mail, dict):
+        mail = {}
     sender = str(mail.get("source", ""))
     message_id = str(mail.get("messageId", ""))
     records: list[BounceRecord] = []
+
+    def add(item: dict[str, Any], outcome: BounceKind, reason: str, status: str = "",
+            reply: str = "") -> None:
+        address = str(item.get("emailAddress", "")).lower()
+        records.append(BounceRecord(address, outcome, reason, status, reply, sender, message_id))
+
     if kind == "complaint":
         body = data.get("complaint") or {}
         for r in _rcpts(body.get("complainedRecipients")):
-            records.append(
-                BounceRecord(
-                    recipient=str(r.get("emailAddress", "")).lower(),
-                    kind="complaint",
-                    reason=str(body.get("complaintFeedbackType") or "abuse"),
-                    original_sender=sender,
-                    original_message_id=message_id,
-                )
-            )
+            add(r, "complaint", str(body.get("complaintFeedbackType") or "abuse"))
     elif kind == "delivery":
         body = data.get("delivery") or {}
         for r in _rcpts(body.get("recipients")):
-            records.append(
-                BounceRecord(
-                    recipient=str(r.get("emailAddress", "")).lower(),
-                    kind="delivered",
-                    reason="delivered",
-                    status="2.0.0",
-                    remote_reply=str(body.get("smtpResponse", "")),
-                    original_sender=sender,
-                    original_message_id=message_id,
-                )
-            )
+            add(r, "delivered", "delivered", "2.0.0", str(body.get("smtpResponse", "")))
     elif kind == "bounce":
         body = data.get("bounce") or {}
         transient = str(body.get("bounceType", "")).lower() == "transient"
@@ -87,15 +76,5 @@ def parse(text: str) -> list[BounceRecord] | None:
             diagnostic = str(r.get("diagnosticCode", ""))
             status = normalise_status(str(r.get("status", ""))) or normalise_status(diagnostic)
             reason = reason_for(diagnostic, status)
-            records.append(
-                BounceRecord(
-                    recipient=str(r.get("emailAddress", "")).lower(),
-                    kind=kind_for(reason, status, transient),
-                    reason=reason,
-                    status=status,
-                    remote_reply=diagnostic,
-                    original_sender=sender,
-                    original_message_id=message_id,
-                )
-            )
+            add(r, kind_for(reason, status, transient), reason, status, diagnostic)
     return records or None

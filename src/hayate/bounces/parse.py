@@ -173,7 +173,7 @@ def _dsn_record(entry: DsnRecipient, chunk: Chunk | None, report: str) -> Bounce
         or "undefined"
     )
     temporary = entry.action == "delayed" or status.startswith("4")
-    reason = refine(reason, f"{entry.diagnostic}\n{chunk_text}", temporary, status)
+    reason = refine(reason, f"{entry.diagnostic}\n{chunk_text}", temporary)
     return BounceRecord(
         recipient=entry.recipient,
         kind=kind_for(reason, status, temporary),
@@ -223,7 +223,7 @@ def _from_prose(msg: Message, parts: Split) -> list[BounceRecord]:
             status = normalise_status(report)
         said = head if reply_code(head) else chunk.text
         temporary = status.startswith("4") or code == "4" or bool(_TEMPORARY_RE.search(said))
-        reason = refine(reason, chunk.text, temporary, status)
+        reason = refine(reason, chunk.text, temporary)
         records.append(
             BounceRecord(
                 recipient=chunk.recipient,

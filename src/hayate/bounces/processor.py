@@ -32,15 +32,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from hayate.bounces.records import BounceRecord
 from hayate.bounces.suppression import SuppressionService
 from hayate.bounces.verp import VerpAddress, VerpCodec
+from hayate.core.envelope import domain_of
 from hayate.core.events import DeliveryEvent, EventKind
 from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import Clock, DeliveryJob, EventSink
-from hayate.store.base import ANY_DOMAIN, Store
+from hayate.store.base import ANY_DOMAIN
 
 log = logging.getLogger("hayate.bounces")
 
@@ -60,15 +62,13 @@ class BounceProcessor:
         suppression: SuppressionService,
         events: EventSink,
         clock: Clock,
-        *,
-        store: Store | None = None,
     ) -> None:
         self.parse = parse
         self.verp = verp
         self.suppression = suppression
         self.events = events
         self.clock = clock
-        self.store = store if store is not None else suppression.store
+        self.store = suppression.store
 
     async def deliver(self, job: DeliveryJob) -> list[DeliveryResult]:
         try:
@@ -100,17 +100,14 @@ class BounceProcessor:
             log.info("%s: %s for <%s> (message %s): no action", queue_id, record.kind,
                      recipient, token.queue_id)
             return
+        record = replace(record, recipient=recipient)
         if record.kind == "unknown":
-            record = BounceRecord(recipient, "soft", "unknown", record.status,
-                                  record.remote_reply)
+            record = replace(record, kind="soft", reason="unknown")
         sender = await self._sender(token.queue_id)
-        domain = _domain_of(sender) if sender else ANY_DOMAIN
+        domain = domain_of(sender or "") or ANY_DOMAIN
         if not sender:
             log.warning("%s: no event names the sender of message %s; using '*'",
                         queue_id, token.queue_id)
-        record = BounceRecord(recipient, record.kind, record.reason, record.status,
-                              record.remote_reply, record.original_sender,
-                              record.original_message_id)
         self.events.record(self._event(record, token.queue_id, sender or ""))
         decision = await self.suppression.apply(domain, record)
         log.info(
@@ -186,7 +183,3 @@ def _pick(records: list[BounceRecord]) -> BounceRecord:
     if not records:
         return BounceRecord("", "unknown", "unknown")
     return min(records, key=lambda r: _PRIORITY.get(r.kind, 9))
-
-
-def _domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower() or ANY_DOMAIN

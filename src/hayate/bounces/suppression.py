@@ -78,13 +78,12 @@ class SuppressionService:
         config: SuppressionConfig,
         clock: Clock,
         *,
-        cache_ttl: float | None = None,
         cache_size: int = 100_000,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.cache_ttl = config.cache_ttl if cache_ttl is None else cache_ttl
+        self.cache_ttl = config.cache_ttl
         self.cache_size = cache_size
         self._cache: dict[tuple[str, str], tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -17,11 +17,14 @@ The server reads keys when it starts: restart it after changing keys.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
-from hayate.auth.dkim_keys import DkimKey, DkimKeyError, DkimKeyStore, dns_record, txt_strings
+from hayate.auth.dkim_keys import DkimKey, DkimKeyError, DkimKeyStore, dns_record
 from hayate.commands.common import CliError, cli_errors, config_option, load_cfg
+from hayate.dnscheck.results import Record
 
 _STATE_NOTE = {
     "active": "signing; keep in DNS",
@@ -34,6 +37,16 @@ def _store(config_path: str) -> DkimKeyStore:
     return DkimKeyStore(load_cfg(config_path).dkim_dir)
 
 
+@contextmanager
+def _key_errors() -> Iterator[None]:
+    """Key-store and OS errors become one readable line."""
+    with cli_errors():
+        try:
+            yield
+        except DkimKeyError as exc:
+            raise CliError(str(exc)) from exc
+
+
 def _describe(key: DkimKey) -> str:
     size = f"-{key.bits}" if key.algorithm == "rsa" else ""
     return f"{key.algorithm}{size}"
@@ -41,12 +54,11 @@ def _describe(key: DkimKey) -> str:
 
 def _print_record(key: DkimKey) -> None:
     name, value = dns_record(key)
-    strings = " ".join(f'"{s}"' for s in txt_strings(value))
     click.echo(f"name:  {name}")
     click.echo("type:  TXT")
     click.echo(f"value: {value}")
     click.echo("zone file line:")
-    click.echo(f"{name}. IN TXT {strings}")
+    click.echo(Record(name, "TXT", value).zone_line())
 
 
 @click.group()
@@ -67,12 +79,9 @@ def keygen(
 ) -> None:
     """Make a key for DOMAIN and print the TXT record to publish."""
     store = _store(config_path)
-    with cli_errors():
-        try:
-            before = {k.selector for k in store.keys(domain) if k.state == "active"}
-            key = store.generate(domain, algo, selector, bits, activate=not publish_only)
-        except DkimKeyError as exc:
-            raise CliError(str(exc)) from exc
+    with _key_errors():
+        before = {k.selector for k in store.keys(domain) if k.state == "active"}
+        key = store.generate(domain, algo, selector, bits, activate=not publish_only)
     click.echo(f"created {_describe(key)} key {key.selector} for {key.domain} ({key.state})")
     demoted = sorted(before - {k.selector for k in store.signing_keys(key.domain)})
     for old in demoted:
@@ -88,12 +97,9 @@ def keygen(
 def list_keys(domain: str | None, config_path: str) -> None:
     """Keys of DOMAIN (or of every domain): selector, algorithm, state, created, record."""
     store = _store(config_path)
-    with cli_errors():
-        try:
-            domains = [domain] if domain else store.domains()
-            rows = [k for d in domains for k in store.keys(d)]
-        except DkimKeyError as exc:
-            raise CliError(str(exc)) from exc
+    with _key_errors():
+        domains = [domain] if domain else store.domains()
+        rows = [k for d in domains for k in store.keys(d)]
     if domain and not rows:
         raise CliError(f"no DKIM keys for domain {domain}")
     if not rows:
@@ -115,22 +121,15 @@ def list_keys(domain: str | None, config_path: str) -> None:
 def show(domain: str, selector: str, config_path: str) -> None:
     """Print the TXT record of one key again."""
     store = _store(config_path)
-    with cli_errors():
-        try:
-            key = store.get(domain, selector)
-        except DkimKeyError as exc:
-            raise CliError(str(exc)) from exc
+    with _key_errors():
+        key = store.get(domain, selector)
     click.echo(f"{_describe(key)} key {key.selector} for {key.domain} ({key.state})")
     _print_record(key)
 
 
-def _change_state(domain: str, selector: str, state: str, config_path: str) -> DkimKey:
-    store = _store(config_path)
-    with cli_errors():
-        try:
-            return store.set_state(domain, selector, state)
-        except DkimKeyError as exc:
-            raise CliError(str(exc)) from exc
+def _change_state(store: DkimKeyStore, domain: str, selector: str, state: str) -> DkimKey:
+    with _key_errors():
+        return store.set_state(domain, selector, state)
 
 
 @dkim.command("activate")
@@ -139,7 +138,7 @@ def _change_state(domain: str, selector: str, state: str, config_path: str) -> D
 @config_option
 def activate(domain: str, selector: str, config_path: str) -> None:
     """Sign with this key (other keys of its algorithm stay published)."""
-    key = _change_state(domain, selector, "active", config_path)
+    key = _change_state(_store(config_path), domain, selector, "active")
     click.echo(f"{key.selector} of {key.domain} now signs (restart the server to apply)")
 
 
@@ -149,10 +148,11 @@ def activate(domain: str, selector: str, config_path: str) -> None:
 @config_option
 def retire(domain: str, selector: str, config_path: str) -> None:
     """Stop using a key; its DNS record may then be removed."""
-    key = _change_state(domain, selector, "retired", config_path)
+    store = _store(config_path)
+    key = _change_state(store, domain, selector, "retired")
     click.echo(f"retired {key.selector} of {key.domain}; remove {key.record_name} from DNS "
                "(restart the server to apply)")
-    if not DkimKeyStore(load_cfg(config_path).dkim_dir).signing_keys(key.domain):
+    if not store.signing_keys(key.domain):
         click.echo(f"warning: {key.domain} has no active key left; its mail is not signed")
 
 

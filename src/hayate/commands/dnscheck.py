@@ -116,7 +116,6 @@ def _dkim_keys(cfg: Config, domain: str) -> tuple[list[DkimKeyInfo], str]:
 async def _run(
     cfg: Config, target: CheckTarget, policy_port: int, policy_ca: str | None
 ) -> list[CheckResult]:
-    from hayate.auth.spf import check_spf
     from hayate.dns.resolver import CachingResolver
     from hayate.dnscheck.checks import run_checks
     from hayate.dnscheck.policyfetch import fetch_policy
@@ -130,7 +129,7 @@ async def _run(
     fetch = functools.partial(
         fetch_policy, resolver, port=policy_port, cafile=policy_ca, timeout=cfg.dns.timeout * 2
     )
-    return await run_checks(resolver, target, check_spf, fetch, policy_port=policy_port)
+    return await run_checks(resolver, target, fetch, policy_port=policy_port)
 
 
 COMMANDS = [dns]

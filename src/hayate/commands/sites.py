@@ -107,15 +107,3 @@ def sites(as_json: bool, config_path: str) -> None:
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
     else:
         click.echo(format_sites(rows, now))
-
-
-def write_sites(run_dir: Path, index: int, rows: list[dict[str, object]]) -> None:
-    """What a worker calls every few seconds (atomic replace, like worker-<index>.json)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / f"sites-{index}.json"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows), encoding="utf-8")
-    tmp.replace(target)
-
-
-COMMANDS = [sites]

@@ -6,6 +6,7 @@ Entries belong to a sending domain, or to ``*`` (every sending domain, the defau
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import Any
@@ -85,17 +86,18 @@ def list_(domain: str | None, as_json: bool, config_path: str) -> None:
 def check(address: str, domain: str, config_path: str) -> None:
     """Is ADDRESS suppressed for mail from --domain? Exit status 0 if so, 1 if not."""
     cfg = load_cfg(config_path)
+    domain = domain.strip().lower().rstrip(".")  # as the store keeps it
 
     async def op(store: Any) -> list[Suppression]:
         found = await store.check_suppressions(domain, [address])
         if not found:
             return []
         entries: list[Suppression] = await store.list_suppressions(address=address)
-        return [e for e in entries if e.domain in (domain.lower(), ANY_DOMAIN)]
+        return [e for e in entries if e.domain in (domain, ANY_DOMAIN)]
 
     entries = store_call(cfg, op)
     if not entries:
-        click.echo(f"not suppressed: {address.strip().lower()} for {domain.lower()}")
+        click.echo(f"not suppressed: {address.strip().lower()} for {domain}")
         sys.exit(1)
     for e in entries:
         click.echo(f"suppressed: {e.address} for {e.domain} ({e.source}, {_iso(e.created)}"
@@ -108,8 +110,6 @@ def _as_dict(e: Suppression) -> dict[str, Any]:
 
 
 def _iso(t: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -7,8 +7,12 @@ is the empty string.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Listener(StrEnum):
@@ -53,3 +57,18 @@ def domain_of(address: str) -> str:
     at = address.rfind("@")
     return address[at + 1 :].lower() if at >= 0 else ""
 
+
+
+def nearest_listed(domain: str, table: Mapping[str, T]) -> T | None:
+    """The entry of ``table`` (keys lower-case, without a final dot) for ``domain`` or, when
+    it has none, for its nearest parent domain: ``news.example.com`` falls back to
+    ``example.com``, then ``com``. None when neither it nor a parent is listed."""
+    if not table:
+        return None
+    domain = domain.lower().rstrip(".")
+    while domain:
+        found = table.get(domain)
+        if found is not None:
+            return found
+        domain = domain.partition(".")[2]
+    return None

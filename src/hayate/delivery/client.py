@@ -255,7 +255,6 @@ class SmtpClient:
         self.transactions = 0  # transactions started on this connection
         self.reused = False  # set by the pool when it hands out a cached connection
         self.helo_name = ""  # the name said in EHLO/HELO
-        self.source_ip: str | None = None  # the local address it was opened from (None: any)
         self._needs_rset = False
 
     # -- opening ---------------------------------------------------------------------
@@ -291,7 +290,6 @@ class SmtpClient:
             raise SessionFailed(SmtpReply(451, "4.4.1", f"connect to {relay}: {reason}")) from None
         client = cls(wire, host, ip, port, command_timeout)
         client.helo_name = helo_name
-        client.source_ip = source_ip
         try:
             await client._start(helo_name, tls, tls_context, connect_timeout)
         except SessionFailed as exc:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hayate.config import EgressConfig, EgressSource
+from hayate.core.envelope import nearest_listed
 
 DEFAULT_SOURCE = "default"  # the name of the system's choice when no source is configured
 HOLD_SECONDS = 900.0  # a choice of a capped source holds allowance at most this long
@@ -118,13 +119,9 @@ class Egress:
 
     def _pool(self, sender_domain: str, stream: str) -> _Pool:
         cfg = self.cfg
-        if cfg.domain_pools:
-            domain = sender_domain.lower().rstrip(".")
-            while domain:
-                name = cfg.domain_pools.get(domain)
-                if name is not None:
-                    return self._pools[name]
-                domain = domain.partition(".")[2]
+        name = nearest_listed(sender_domain, cfg.domain_pools)
+        if name is not None:
+            return self._pools[name]
         name = cfg.stream_pools.get(stream)
         if name is not None:
             return self._pools[name]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hayate.delivery.client import QUIT_GRACE, SmtpClient
@@ -57,6 +58,7 @@ class ConnectionPool:
         self._closed = False
         self._sweeper: asyncio.TimerHandle | None = None
         self._closing: set[SmtpClient] = set()  # sent QUIT, not closed yet
+        self._closing_by_key: dict[PoolKey, set[SmtpClient]] = {}
 
     # -- slots -----------------------------------------------------------------------
     async def acquire(self, key: PoolKey) -> None:
@@ -116,7 +118,7 @@ class ConnectionPool:
             expired = self.idle_timeout > 0 and item.since <= oldest
             if not client.usable or spent or expired:
                 idle.remove(item)
-                self.retire(client)
+                self.retire(client, key)
             elif helo is None or client.helo_name == helo:
                 idle.remove(item)
                 client.reused = True
@@ -125,14 +127,14 @@ class ConnectionPool:
                 other = item
         if other is not None:
             idle.remove(other)
-            self.retire(other.client)
+            self.retire(other.client, key)
         return None
 
     def put_idle(self, key: PoolKey, client: SmtpClient, max_uses: int | None = None) -> None:
         """Keep ``client`` for the next delivery to ``key``, or close it if it is spent."""
         limit = self.max_uses if max_uses is None else max_uses
         if self._closed or not client.usable or client.transactions >= limit:
-            self.retire(client)
+            self.retire(client, key)
             return
         dest = self._dests.get(key)
         if dest is None:
@@ -161,7 +163,7 @@ class ConnectionPool:
             keep = []
             for item in dest.idle:  # oldest first
                 if item.since <= oldest or not item.client.usable:
-                    self.retire(item.client)
+                    self.retire(item.client, key)
                 else:
                     keep.append(item)
             dest.idle = keep
@@ -179,17 +181,38 @@ class ConnectionPool:
             self._dests.pop(key, None)
 
     # -- closing -------------------------------------------------------------------------
-    def retire(self, client: SmtpClient) -> None:
-        """Send QUIT and let it close in the background; :meth:`close` waits for it."""
+    def retire(self, client: SmtpClient, key: PoolKey | None = None) -> None:
+        """Send QUIT and let it close in the background; :meth:`close` waits for it, and
+        so does :meth:`settled` for ``key``."""
         client.quit_nowait()
-        self.track(client)
+        self.track(client, key)
 
-    def track(self, client: SmtpClient) -> None:
-        """Remember a closing connection so that :meth:`close` can wait for it."""
+    def track(self, client: SmtpClient, key: PoolKey | None = None) -> None:
+        """Remember a closing connection so that :meth:`close` (and :meth:`settled` for
+        ``key``) can wait for it."""
         if client.closed and client.wait_closed_done():
             return
         self._closing.add(client)
         client.on_closed(self._closing.discard)
+        if key is not None:
+            closing = self._closing_by_key.setdefault(key, set())
+            closing.add(client)
+            client.on_closed(lambda c: self._forget_closed(key, c))
+
+    def _forget_closed(self, key: PoolKey, client: SmtpClient) -> None:
+        closing = self._closing_by_key.get(key)
+        if closing is not None:
+            closing.discard(client)
+            if not closing:
+                del self._closing_by_key[key]
+
+    async def settled(self, key: PoolKey) -> None:
+        """Wait (at most QUIT_GRACE) until the sessions of ``key`` that were sent QUIT are
+        gone. Called before a new connection for ``key`` is opened, so that the receiver
+        never sees more connections at once than the delivery slots of the key."""
+        closing = self._closing_by_key.get(key)
+        if closing:
+            await wait_closed(list(closing), QUIT_GRACE)
 
     # -- shutdown --------------------------------------------------------------------
     async def close(self) -> None:
@@ -207,7 +230,11 @@ class ConnectionPool:
         if clients:
             await asyncio.gather(*(c.quit() for c in clients), return_exceptions=True)
         if self._closing:
-            waits = [c.wait_closed() for c in list(self._closing)]
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(QUIT_GRACE + 1.0):
-                    await asyncio.gather(*waits, return_exceptions=True)
+            await wait_closed(list(self._closing), QUIT_GRACE + 1.0)
+
+
+async def wait_closed(clients: Iterable[SmtpClient], timeout: float) -> None:
+    """Wait until the connections of ``clients`` are gone, at most ``timeout`` seconds."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(c.wait_closed() for c in clients), return_exceptions=True)

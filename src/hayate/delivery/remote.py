@@ -26,8 +26,6 @@ duplicate is better than a loss). The agent never touches queue state.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
 import ssl
@@ -39,7 +37,6 @@ from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import DeliveryJob, MxResolver
 from hayate.delivery.client import (
-    QUIT_GRACE,
     ConnectionBroken,
     SessionFailed,
     SmtpClient,
@@ -142,20 +139,9 @@ class _Delivery:
         self.helo = job.helo or agent.hostname
         self.max_messages = job.messages_per_connection or config.messages_per_connection
         self.max_recipients = job.recipients_per_transaction or config.recipients_per_transaction
-        self.closing: list[SmtpClient] = []  # retired by this delivery, QUIT sent
 
     def _retire(self, client: SmtpClient) -> None:
-        self.agent.pool.retire(client)
-        self.closing.append(client)
-
-    async def _closed(self) -> None:
-        """Wait (at most QUIT_GRACE) until the sessions this delivery retired are gone, so
-        that the receiver never sees more connections at once than the delivery slots: the
-        next connection of this slot is opened only after the old one has closed."""
-        closing, self.closing = self.closing, []
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(QUIT_GRACE):
-                await asyncio.gather(*(c.wait_closed() for c in closing))
+        self.agent.pool.retire(client, self.key)
 
     async def run(self) -> list[DeliveryResult]:
         agent = self.agent
@@ -172,13 +158,8 @@ class _Delivery:
             if self.client is not None:
                 self.client.abort()
             raise
-        if self.client is not None:
-            spent = not self.client.usable or self.client.transactions >= self.max_messages
-            if spent:
-                self.closing.append(self.client)
+        if self.client is not None:  # usable and not spent: _transaction retires those
             agent.pool.put_idle(self.key, self.client, self.max_messages)
-        if self.closing:
-            await self._closed()
         return results
 
     async def _transaction(self, chunk: Sequence[str]) -> list[DeliveryResult]:
@@ -187,8 +168,7 @@ class _Delivery:
         while True:
             client = self.client
             if client is None:
-                if self.closing:
-                    await self._closed()
+                await self.agent.pool.settled(self.key)
                 client = await self._connect()
                 if client is None:
                     return fallback or self._route_failed(chunk)
@@ -259,7 +239,7 @@ class _Delivery:
                     break
                 except SessionFailed as exc:
                     if exc.client is not None:
-                        agent.pool.track(exc.client)
+                        agent.pool.track(exc.client, self.key)
                     route.note(target, exc.reply)
                     stats.connect_failures += 1
                     log.debug("%s: %s", self.job.queue_id, exc.reply)

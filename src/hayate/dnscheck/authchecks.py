@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 
+from hayate.auth.dmarc import POLICIES as DMARC_POLICIES
+from hayate.auth.spf import MAX_LOOKUPS as SPF_LOOKUP_LIMIT
+from hayate.auth.spf import check_spf as evaluate_spf
 from hayate.core.seams import DnsError, TxtResolver
 from hayate.dnscheck.results import CheckResult, Record, Status
 from hayate.dnscheck.spfrecord import (
@@ -30,20 +33,18 @@ from hayate.dnscheck.target import (
     CheckTarget,
     DkimKeyInfo,
     SendingIp,
-    SpfEvaluator,
     txt_or_empty,
+    versioned_txt,
 )
 
-SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 _SPF_FOLLOW_LIMIT = 30  # records fetched at most while counting lookups (loops, huge trees)
-DMARC_POLICIES = ("none", "quarantine", "reject")
 
 
 # --- SPF ---------------------------------------------------------------------------------
 
 
 async def check_spf(
-    resolver: TxtResolver, target: CheckTarget, ips: list[SendingIp], evaluate: SpfEvaluator
+    resolver: TxtResolver, target: CheckTarget, ips: list[SendingIp]
 ) -> list[CheckResult]:
     domain = target.domain
     records = spf_records(await txt_or_empty(resolver, domain))
@@ -65,15 +66,15 @@ async def check_spf(
     record = records[0]
     problems: list[str] = []
     warnings: list[str] = []
+    # The real evaluator, for mail from postmaster@domain; it never raises for DNS trouble.
     outcomes = await asyncio.gather(
-        *(_evaluate(evaluate, ip, domain, resolver) for ip in ips)
+        *(evaluate_spf(ip.address, f"postmaster@{domain}", ip.helo, resolver) for ip in ips)
     )
-    failing = [ip.address for ip, (result, _) in zip(ips, outcomes, strict=True)
-               if result != "pass"]
-    for ip, (result, reason) in zip(ips, outcomes, strict=True):
-        if result != "pass":
-            why = f" ({reason})" if reason else ""
-            problems.append(f"{ip.address} (HELO {ip.helo}) gets {result}{why}, not pass")
+    failing = [ip.address for ip, o in zip(ips, outcomes, strict=True) if o.result != "pass"]
+    for ip, outcome in zip(ips, outcomes, strict=True):
+        if outcome.result != "pass":
+            why = f" ({outcome.reason})" if outcome.reason else ""
+            problems.append(f"{ip.address} (HELO {ip.helo}) gets {outcome.result}{why}, not pass")
     if not ips:
         problems.append("no sending IP known, so none could be checked")
     qualifier = all_qualifier(record)
@@ -97,17 +98,6 @@ async def check_spf(
         f"passes for {', '.join(passing)}; {lookups} lookup(s)"
     )
     return [CheckResult("SPF", domain, status, found, expected, fix, detail)]
-
-
-async def _evaluate(
-    evaluate: SpfEvaluator, ip: SendingIp, domain: str, resolver: TxtResolver
-) -> tuple[str, str]:
-    """(result, reason) of the real evaluator for mail from postmaster@domain."""
-    try:
-        outcome = await evaluate(ip.address, f"postmaster@{domain}", ip.helo, resolver)
-    except DnsError as exc:
-        return ("temperror" if exc.temporary else "permerror"), str(exc)
-    return outcome.result, outcome.reason
 
 
 async def count_spf_lookups(resolver: TxtResolver, record: str) -> int:
@@ -190,10 +180,7 @@ def suggested_dmarc(domain: str) -> str:
 async def check_dmarc(resolver: TxtResolver, target: CheckTarget) -> list[CheckResult]:
     domain = target.domain
     name = f"_dmarc.{domain}"
-    records = [
-        t.strip() for t in await txt_or_empty(resolver, name)
-        if t.strip().lower().startswith("v=dmarc1")
-    ]
+    records = await versioned_txt(resolver, name, "v=DMARC1")
     suggestion = suggested_dmarc(domain)
     if not records:
         return [CheckResult(

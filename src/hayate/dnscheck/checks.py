@@ -24,7 +24,6 @@ from hayate.dnscheck.target import (
     CheckTarget,
     PolicyFetcher,
     SendingIp,
-    SpfEvaluator,
     norm_host,
 )
 
@@ -32,7 +31,6 @@ from hayate.dnscheck.target import (
 async def run_checks(
     resolver: TxtResolver,
     target: CheckTarget,
-    spf_evaluator: SpfEvaluator,
     fetch_policy: PolicyFetcher,
     *,
     policy_port: int = 443,
@@ -42,7 +40,7 @@ async def run_checks(
     )
     domain = target.domain
     groups = await asyncio.gather(
-        _guard("SPF", domain, check_spf(resolver, target, ips, spf_evaluator)),
+        _guard("SPF", domain, check_spf(resolver, target, ips)),
         _guard("DKIM", f"<selector>._domainkey.{domain}", check_dkim(resolver, target)),
         _guard("DMARC", f"_dmarc.{domain}", check_dmarc(resolver, target)),
         check_ptr(resolver, ips),

@@ -12,19 +12,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from hayate.auth.spf import is_spf_record
+
 _QUALIFIERS = "+-~?"
 _LOOKUP_MECHANISMS = ("a", "mx", "ptr", "exists", "include")
 
 
 def spf_records(txts: list[str]) -> list[str]:
     """The TXT strings that are SPF records ("v=spf1" alone or followed by a space)."""
-    out = []
-    for txt in txts:
-        text = txt.strip()
-        head = text[:7].lower()
-        if head == "v=spf1" or head == "v=spf1 ":
-            out.append(" ".join(text.split()))
-    return out
+    return [" ".join(t.split()) for t in txts if is_spf_record(t.strip())]
 
 
 def _split(term: str) -> tuple[str, str, str]:

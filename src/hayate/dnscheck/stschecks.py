@@ -17,7 +17,7 @@ from hayate.core.seams import TxtResolver
 from hayate.dnscheck.policyfetch import PolicyFetchError, policy_url
 from hayate.dnscheck.results import CheckResult, Record, Status
 from hayate.dnscheck.tags import mx_pattern_matches, parse_sts_policy, parse_tags, tag_value
-from hayate.dnscheck.target import CheckTarget, PolicyFetcher, txt_or_empty
+from hayate.dnscheck.target import CheckTarget, PolicyFetcher, versioned_txt
 
 SUGGESTED_MAX_AGE = 604_800  # one week
 MIN_COMFORTABLE_AGE = 86_400  # below a day, a policy gives little protection
@@ -50,10 +50,7 @@ async def check_mta_sts(
 
 async def _sts_record(resolver: TxtResolver, target: CheckTarget) -> CheckResult:
     name = f"_mta-sts.{target.domain}"
-    records = [
-        t.strip() for t in await txt_or_empty(resolver, name)
-        if t.strip().lower().startswith("v=stsv1")
-    ]
+    records = await versioned_txt(resolver, name, "v=STSv1")
     suggestion = f"v=STSv1; id={target.sts_id}"
     fix = Record(name, "TXT", suggestion).zone_line()
     if not records:
@@ -134,10 +131,7 @@ def suggested_tlsrpt(domain: str) -> str:
 
 async def check_tls_rpt(resolver: TxtResolver, target: CheckTarget) -> list[CheckResult]:
     name = f"_smtp._tls.{target.domain}"
-    records = [
-        t.strip() for t in await txt_or_empty(resolver, name)
-        if t.strip().lower().startswith("v=tlsrptv1")
-    ]
+    records = await versioned_txt(resolver, name, "v=TLSRPTv1")
     suggestion = suggested_tlsrpt(target.domain)
     fix = Record(name, "TXT", suggestion).zone_line()
     if not records:

@@ -32,12 +32,6 @@ def tag_value(tags: list[tuple[str, str]], name: str) -> str | None:
     return None
 
 
-def starts_with_version(text: str, version: str) -> bool:
-    """True when the first tag is ``v=<version>`` (case as the RFCs require: exact)."""
-    tags = parse_tags(text)
-    return bool(tags) and tags[0] == ("v", version)
-
-
 def dkim_public_key(text: str) -> str | None:
     """The p= value of a DKIM key record with all blanks removed; None without p=."""
     value = tag_value(parse_tags(text), "p")

@@ -2,8 +2,7 @@
 
 :class:`CheckTarget` is built by the command from the config and the DKIM key store (the
 domain, this server's host name, its egress sources and the keys to expect), so the checks
-themselves read no files. Two callables come from outside: the SPF evaluator
-(:func:`hayate.auth.spf.check_spf`) and the MTA-STS policy fetcher
+themselves read no files. One callable comes from outside: the MTA-STS policy fetcher
 (:func:`hayate.dnscheck.policyfetch.fetch_policy` bound to a port and CA file).
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from hayate.core.seams import DnsError, TxtResolver
 from hayate.dnscheck.policyfetch import PolicyResponse
@@ -47,24 +45,6 @@ class CheckTarget:
     sts_id: str = "1"  # the id= to suggest for a new _mta-sts record (a timestamp)
 
 
-class SpfOutcome(Protocol):
-    @property
-    def result(self) -> str:
-        """"pass", "fail", "softfail", "neutral", "none", "temperror" or "permerror"."""
-        ...
-
-    @property
-    def reason(self) -> str:
-        """Why, when it is not a pass (may be empty)."""
-        ...
-
-
-class SpfEvaluator(Protocol):
-    def __call__(
-        self, ip: str, sender: str, helo: str, resolver: TxtResolver
-    ) -> Awaitable[SpfOutcome]: ...
-
-
 PolicyFetcher = Callable[[str], Awaitable[PolicyResponse]]  # domain → the fetched policy
 
 
@@ -76,6 +56,16 @@ async def txt_or_empty(resolver: TxtResolver, name: str) -> list[str]:
         if exc.temporary:
             raise
         return []
+
+
+async def versioned_txt(resolver: TxtResolver, name: str, version: str) -> list[str]:
+    """The TXT records of ``name`` (stripped) that start with ``version`` ("v=DMARC1"),
+    compared without regard to case; [] for NXDOMAIN. Temporary failures still raise."""
+    prefix = version.lower()
+    return [
+        t.strip() for t in await txt_or_empty(resolver, name)
+        if t.strip().lower().startswith(prefix)
+    ]
 
 
 def norm_host(name: str) -> str:

@@ -34,20 +34,11 @@ RETENTION_INTERVAL = 3600.0
 class EventRecorder:
     """Buffers events in memory and writes them to the store in batches."""
 
-    def __init__(
-        self,
-        store: Store,
-        config: EventsConfig,
-        clock: Clock,
-        *,
-        max_buffer: int | None = None,
-        retention_interval: float = RETENTION_INTERVAL,
-    ) -> None:
+    def __init__(self, store: Store, config: EventsConfig, clock: Clock) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.max_buffer = max(1, config.max_buffer if max_buffer is None else max_buffer)
-        self.retention_interval = retention_interval
+        self.max_buffer = max(1, config.max_buffer)
         self._batch = max(1, config.batch_size)
         self._buffer: deque[DeliveryEvent] = deque()
         self._wake: asyncio.Event | None = None
@@ -152,7 +143,7 @@ class EventRecorder:
     async def _maybe_sweep(self) -> None:
         now = self.clock.now()
         last = self._last_retention
-        if last is not None and now - last < self.retention_interval:
+        if last is not None and now - last < RETENTION_INTERVAL:
             return
         self._last_retention = now
         try:

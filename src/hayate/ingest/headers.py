@@ -2,7 +2,8 @@
 
 Only the header block is looked at (up to the first empty line). Received is prepended, as
 RFC 5321 4.4 requires; Message-ID and Date are added at the end of the header block when the
-message lacks them (RFC 5322 3.6), as Postfix's cleanup does.
+message lacks them (RFC 5322 3.6), as Postfix's cleanup does. :func:`take_header` removes a
+field meant for us alone (the stream header) and returns its value.
 """
 
 from __future__ import annotations
@@ -40,6 +41,43 @@ def has_header(lower_headers: bytes, name: bytes) -> bool:
 
 def count_header(lower_headers: bytes, name: bytes) -> int:
     return int(lower_headers.startswith(name)) + lower_headers.count(b"\n" + name)
+
+
+def take_header(data: bytes, name: str) -> tuple[bytes, str | None]:
+    """Remove every ``name`` field (with its folded lines) from the header block.
+
+    Returns the message without them and the first one's value (unfolded, stripped), or
+    the message unchanged and None when it has no such field.
+    """
+    end = header_block_end(data)
+    head = data[:end]
+    key = name.lower().encode("ascii") + b":"
+    if not has_header(head.lower(), key):
+        return data, None
+    kept: list[bytes] = []
+    value: bytes | None = None
+    removing = first = False
+    lines = head.split(b"\r\n")
+    ends = lines[-1] == b""  # not so for a message of header lines only, without CRLF
+    if ends:
+        lines.pop()
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # a folded line belongs to the field above it
+            if removing:
+                if first and value is not None:
+                    value += b" " + line.strip()
+                continue
+        elif line.lower().startswith(key):
+            removing, first = True, value is None
+            if first:
+                value = line[len(key):].strip()
+            continue
+        else:
+            removing = first = False
+        kept.append(line)
+    rest = b"\r\n".join(kept) + (b"\r\n" if ends and kept else b"")
+    text = (value or b"").decode("ascii", "replace").strip()
+    return rest + data[end:], text
 
 
 def received_header(

@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hayate.config import StreamsConfig
-from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of
+from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of, nearest_listed
 from hayate.core.reply import SmtpError, SmtpReply
 from hayate.core.seams import Clock, SystemClock
-from hayate.ingest.headers import add_missing_headers, header_block_end, received_header
+from hayate.ingest.headers import add_missing_headers, received_header, take_header
 from hayate.ingest.routing import Router
 from hayate.store.spool import Spool, SpoolMessage, SpoolRecipient
 
@@ -37,44 +37,6 @@ AliasExpander = Callable[[str], Awaitable[list[str]]]
 _STREAM_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 
-def take_header(data: bytes, name: str) -> tuple[bytes, str | None]:
-    """Remove every ``name`` field (with its folded lines) from the header block.
-
-    Returns the message without them and the first one's value (unfolded, stripped), or
-    the message unchanged and None when it has no such field.
-    """
-    end = header_block_end(data)
-    head = data[:end]
-    key = name.lower().encode("ascii") + b":"
-    lower = head.lower()
-    if not (lower.startswith(key) or b"\n" + key in lower):
-        return data, None
-    kept: list[bytes] = []
-    value: bytes | None = None
-    removing = first = False
-    lines = head.split(b"\r\n")
-    ends = lines[-1] == b""  # not so for a message of header lines only, without CRLF
-    if ends:
-        lines.pop()
-    for line in lines:
-        if line[:1] in (b" ", b"\t"):  # a folded line belongs to the field above it
-            if removing:
-                if first and value is not None:
-                    value += b" " + line.strip()
-                continue
-        elif line.lower().startswith(key):
-            removing, first = True, value is None
-            if first:
-                value = line[len(key):].strip()
-            continue
-        else:
-            removing = first = False
-        kept.append(line)
-    rest = b"\r\n".join(kept) + (b"\r\n" if ends and kept else b"")
-    text = (value or b"").decode("ascii", "replace").strip()
-    return rest + data[end:], text
-
-
 def stream_of(streams: StreamsConfig, sender: str, chosen: str | None) -> str:
     """The stream of a message: the one the client named (if it is a sane name), else the
     sending domain's (or its nearest parent's) from ``[streams] domains``, else the default."""
@@ -82,13 +44,10 @@ def stream_of(streams: StreamsConfig, sender: str, chosen: str | None) -> str:
         name = chosen.strip().lower()
         if _STREAM_NAME.fullmatch(name):
             return name
-    if streams.domains and sender:
-        domain = domain_of(sender).lower().rstrip(".")
-        while domain:
-            found = streams.domains.get(domain)
-            if found is not None:
-                return found
-            domain = domain.partition(".")[2]
+    if sender:
+        found = nearest_listed(domain_of(sender), streams.domains)
+        if found is not None:
+            return found
     return streams.default
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hayate.core.envelope import domain_of
 from hayate.queue.dsn import FailedRecipient
 
 
@@ -32,7 +33,7 @@ class WindowMessage:
 
     @property
     def sender_domain(self) -> str:
-        return self.sender.rpartition("@")[2].lower() if self.sender else ""
+        return domain_of(self.sender)
 
 
 @dataclass(slots=True)

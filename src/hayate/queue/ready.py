@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from hayate.config import DeliveryConfig
-from hayate.queue.contracts import Governor, Limiter, LimiterFactory, LimitsView
+from hayate.queue.automation import PathGovernor
+from hayate.queue.contracts import Limiter, LimiterFactory
+from hayate.queue.shaping import Limits
 from hayate.queue.streams import StreamOrder, StreamQueues
 
 T = TypeVar("T")
@@ -42,7 +44,7 @@ class PathLimits:
     connections_per_minute: float | None = None
 
     @classmethod
-    def of(cls, limits: LimitsView) -> PathLimits:
+    def of(cls, limits: Limits) -> PathLimits:
         return cls(
             connections=max(1, int(limits.connections)),
             messages_per_connection=max(1, int(limits.messages_per_connection)),
@@ -107,8 +109,8 @@ class ReadyQueue(Generic[T]):
         address: str | None,
         helo: str | None,
         limits: PathLimits,
-        raw_limits: Any,
-        governor: Governor | None,
+        raw_limits: Limits | None,
+        governor: PathGovernor | None,
         order: StreamOrder,
         limiter_factory: LimiterFactory,
     ) -> None:
@@ -150,7 +152,7 @@ class ReadyQueue(Generic[T]):
     def effective(self, now: float) -> PathLimits:
         """The limits right now; also re-rates the buckets when the governor changed them."""
         limits = self.base
-        if self.governor is not None:
+        if self.governor is not None and self.raw_limits is not None:
             applied = self.governor.apply(self.raw_limits, now)
             if applied is not self.raw_limits:  # the same object when no rule is in force
                 limits = PathLimits.of(applied)

@@ -12,7 +12,7 @@ States of a recipient (rows of the spool's ``recipients`` table):
 Where a job (one message, recipients sharing route, destination and envelope sender) waits:
 
     destination FIFO ──(site: MX rollup; source: egress)──► ready queue (source, site) ──► agent
-    (domain, nexthop, "local")                              runners = connections
+    (domain, nexthop, or an in-process route)                runners = connections
 
 * **Active window.** At most ``queue.active_window`` recipients are in memory at once; the
   rest wait on disk. Fresh mail from ingest enters the window directly when there is room
@@ -24,12 +24,13 @@ Where a job (one message, recipients sharing route, destination and envelope sen
   behind a bulk backlog, and takes the rate budget first too.
 * **VERP.** When the :class:`ReturnPath` gives a recipient its own envelope sender, that
   recipient becomes a job of its own; the others are grouped as usual.
-* **Destinations.** Local jobs are delivered by up to ``local_concurrency`` runners of the
-  "local" destination. Remote jobs are moved from their destination's FIFO to a ready queue:
-  the site comes from the destination's MX hosts through shaping (cached per destination
-  for ``SITE_TTL``; a transport nexthop is its own site; a DNS failure goes on to delivery
-  with the domain as its site, so the agent reports the failure as before), the source from
-  egress selection (by sending domain, stream and the site's provider).
+* **Destinations.** A route with an agent of its own ("local", "bounce") is delivered in
+  process by up to ``local_concurrency`` runners of its one FIFO (no site, no shaping). Every
+  other route is remote delivery: its jobs are moved from their destination's FIFO to a
+  ready queue: the site comes from the destination's MX hosts through shaping (cached per
+  destination for ``SITE_TTL``; a transport nexthop is its own site; a DNS failure goes on to
+  delivery with the domain as its site, so the agent reports the failure as before), the
+  source from egress selection (by sending domain, stream and the site's provider).
 * **Ready queues** (:mod:`hayate.queue.ready`). Per (source, site): at most the shaping
   ``connections`` runners; a runner is one connection and carries at most
   ``messages_per_connection`` jobs, then ends (a new one counts against
@@ -45,12 +46,12 @@ Where a job (one message, recipients sharing route, destination and envelope sen
   handed to the agent; if the source's allowance ran out while the job waited in its ready
   queue, the job is routed again (another source of the pool, or postponed).
 * **Suppression.** Before a remote job is sent, its suppressed recipients are taken out and
-  finished as bounced with 5.7.1 (see :mod:`hayate.queue.recorder`).
+  finished as bounced with 5.7.1 (see :mod:`hayate.queue.outcomes`).
 * **Dead destinations.** When an attempt could not reach any host, the destination is
   suspended for a short while and its other waiting jobs are deferred with the same reason
   instead of each trying again (Postfix does the same).
 * **Results.** Delivery agents return one result per recipient; only the recorder writes
-  the outcome, an event per recipient and the DSN (:mod:`hayate.queue.recorder`).
+  the outcome, an event per recipient and the DSN (:mod:`hayate.queue.outcomes`).
 * **Shunt.** If anything unexpected goes wrong with a message, it is held (kept on disk,
   taken out of delivery) for an operator, never dropped.
 """
@@ -78,19 +79,16 @@ from hayate.core.seams import (
     SuppressionList,
     SystemClock,
 )
+from hayate.delivery.egress import DEFAULT_SOURCE, Egress, EgressChoice
 from hayate.ingest.headers import header_block_end
 from hayate.ingest.routing import REMOTE
-from hayate.queue.contracts import (
-    EgressSelector,
-    Limiter,
-    LimiterFactory,
-    ShapingPolicy,
-    SiteView,
-)
+from hayate.queue.contracts import LimiterFactory
 from hayate.queue.jobs import Job, PathInfo, Rcpt, WindowMessage
+from hayate.queue.outcomes import BounceSender, Recorder, SchedulerStats
 from hayate.queue.ready import PathLimits, ReadyQueue
-from hayate.queue.recorder import BounceSender, Recorder, SchedulerStats
+from hayate.queue.shaping import Limits, Shaping, Site
 from hayate.queue.streams import StreamOrder, StreamQueues
+from hayate.queue.throttle import RateLimiter
 from hayate.store.spool import RecipientRow, Spool, SpoolMessage
 
 __all__ = ["BounceSender", "Scheduler", "SchedulerStats"]
@@ -101,7 +99,7 @@ DATA_BUDGET = 64 * 1024 * 1024  # bytes of message data kept in memory by the wi
 DEAD_DESTINATION_SECONDS = 60.0
 SITE_TTL = 300.0  # seconds a destination's site (from its MX hosts) is reused
 SITE_FAILURE_TTL = 30.0  # ... after a DNS failure
-DEFAULT_SOURCE = "default"
+NO_EGRESS = EgressChoice(DEFAULT_SOURCE, None, None)  # without egress: the system's address
 
 GroupKey = tuple[str, str, str | None, str]  # route, destination, nexthop, envelope sender
 
@@ -121,17 +119,10 @@ def _to_governor(result: DeliveryResult) -> bool:
     return result.remote_reported or result.reply.enhanced in ("4.4.1", "4.4.2")
 
 
-def _rate_limiter(per_second: float, burst: float) -> Limiter:
-    """Shaping's token bucket (imported when a path first has a rate limit)."""
-    from hayate.queue.throttle import RateLimiter
-
-    limiter: Limiter = RateLimiter(per_second, burst)
-    return limiter
-
-
 @dataclass(slots=True)
 class _Destination:
     jobs: StreamQueues[Job]
+    agent: DeliveryAgent | None  # an in-process agent (local, bounce); None: remote delivery
     runners: int = 0
     resolving: bool = False
 
@@ -140,11 +131,9 @@ class _Destination:
 class _SiteEntry:
     """A destination's site, the limits shaping gives it, and until when to trust it."""
 
-    name: str
-    provider: str | None
-    site: Any  # shaping's Site (None without shaping)
+    site: Site
     limits: PathLimits
-    raw_limits: Any
+    raw_limits: Limits | None  # shaping's own limits (None without shaping: no governor)
     expires: float
 
 
@@ -152,13 +141,6 @@ class _SiteEntry:
 class _Dead:
     until: float
     reply: SmtpReply
-
-
-@dataclass(slots=True)
-class _Choice:
-    source: str = DEFAULT_SOURCE
-    address: str | None = None
-    helo: str | None = None
 
 
 class Scheduler:
@@ -175,8 +157,8 @@ class Scheduler:
         local_concurrency: int = 8,
         streams_cfg: StreamsConfig | None = None,
         resolver: MxResolver | None = None,
-        shaping: ShapingPolicy | None = None,
-        egress: EgressSelector | None = None,
+        shaping: Shaping | None = None,
+        egress: Egress | None = None,
         suppression: SuppressionList | None = None,
         notify_suppressed: bool = True,
         return_path: ReturnPath | None = None,
@@ -197,14 +179,13 @@ class Scheduler:
         self.egress = egress
         self.suppression = suppression
         self.return_path = return_path
-        self.limiter_factory: LimiterFactory = limiter_factory or _rate_limiter
+        self.limiter_factory: LimiterFactory = limiter_factory or RateLimiter
         self.window = queue_cfg.active_window
         self.active = 0  # recipients in memory
         self.data_bytes = 0
         self.destinations: dict[str, _Destination] = {}
         self.paths: dict[tuple[str, str], ReadyQueue[Job]] = {}
         self._sites: dict[str, _SiteEntry] = {}  # destination → its site
-        self._path_sites: dict[tuple[str, str], _SiteEntry] = {}  # path → the site it serves
         self._dead: dict[str, _Dead] = {}
         self.stats = SchedulerStats()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -216,10 +197,6 @@ class Scheduler:
         self._scan_task: asyncio.Task[None] | None = None
         self._scan_now = asyncio.Event()
         self._stopping = False
-
-    @property
-    def send_bounce(self) -> BounceSender | None:
-        return self.recorder.send_bounce
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -342,10 +319,11 @@ class Scheduler:
         stream = message.stream
         for (route, destination, nexthop, sender), group in groups.items():
             message.pending += len(group)
-            key = destination if route == REMOTE else route  # in-process: local, bounce
+            agent = self.agents.get(route) if route != REMOTE else None
+            key = route if agent is not None else destination
             dest = self.destinations.get(key)
             if dest is None:
-                dest = self.destinations[key] = _Destination(StreamQueues(self.order))
+                dest = self.destinations[key] = _Destination(StreamQueues(self.order), agent)
             for i in range(0, len(group), step):
                 dest.jobs.push(
                     stream, Job(message, route, destination, nexthop, group[i : i + step], sender)
@@ -353,10 +331,10 @@ class Scheduler:
             self._kick(key, dest)
 
     def _kick(self, key: str, dest: _Destination) -> None:
-        if key in self.agents and key != REMOTE:  # an in-process agent: no site, no shaping
+        if dest.agent is not None:  # in process: no site, no shaping
             while dest.jobs and dest.runners < min(self.local_concurrency, len(dest.jobs)):
                 dest.runners += 1
-                self._spawn(self._local_runner(key, dest))
+                self._spawn(self._local_runner(key, dest, dest.agent))
             return
         entry = self._sites.get(key)
         now = self.clock.now()
@@ -396,8 +374,7 @@ class Scheduler:
     async def _site_of(self, job: Job) -> _SiteEntry:
         shaping = self.shaping
         if shaping is None:
-            return _SiteEntry(job.destination, None, None, PathLimits.from_delivery(self.dcfg),
-                              None, self.clock.now() + SITE_TTL)
+            return self._entry(job.destination, job.destination, None, SITE_TTL)
         if job.nexthop is not None:
             return self._entry(job.nexthop, job.destination, [], SITE_TTL)
         hosts: list[str] = []
@@ -418,39 +395,34 @@ class Scheduler:
         now = self.clock.now()
         shaping = self.shaping
         if shaping is None or hosts is None:
-            return _SiteEntry(name, None, None, PathLimits.from_delivery(self.dcfg), None,
+            return _SiteEntry(Site(name, None), PathLimits.from_delivery(self.dcfg), None,
                               now + ttl)
-        site: SiteView = shaping.site_for(name, hosts)
+        site = shaping.site_for(name, hosts)
         raw = shaping.limits_for(site, domain)
-        return _SiteEntry(site.name, site.provider, site, PathLimits.of(raw), raw, now + ttl)
+        return _SiteEntry(site, PathLimits.of(raw), raw, now + ttl)
 
     # --- ready queues ----------------------------------------------------------------------
 
-    def _choose(self, job: Job, entry: _SiteEntry, now: float) -> _Choice | float:
-        if self.egress is None:
-            return _Choice()
-        choice = self.egress.choose(job.msg.sender_domain, job.msg.stream, entry.provider, now)
-        if isinstance(choice, (int, float)):
-            return float(choice)
-        return _Choice(choice.source, choice.address, choice.helo)
-
     def _to_path(self, job: Job, entry: _SiteEntry, now: float) -> None:
-        choice = self._choose(job, entry, now)
-        if isinstance(choice, float):
+        choice = (
+            self.egress.choose(job.msg.sender_domain, job.msg.stream, entry.site.provider, now)
+            if self.egress is not None
+            else NO_EGRESS
+        )
+        if not isinstance(choice, EgressChoice):
             reply = SmtpReply(451, "4.7.0", "sending volume for today reached (IP warm-up); "
                                             "waiting for the next window")
             self.recorder.postpone(job, max(choice, now), reply, now,
-                                   PathInfo("", entry.name))
+                                   PathInfo("", entry.site.name))
             return
-        key = (choice.source, entry.name)
+        key = (choice.source, entry.site.name)
         path = self.paths.get(key)
         if path is None:
             governor = None
-            if self.shaping is not None and entry.site is not None:
+            if self.shaping is not None and entry.raw_limits is not None:
                 governor = self.shaping.governor(entry.site)
-            self._path_sites[key] = entry
             path = self.paths[key] = ReadyQueue(
-                source=choice.source, site=entry.name, provider=entry.provider,
+                source=choice.source, site=entry.site.name, provider=entry.site.provider,
                 address=choice.address, helo=choice.helo, limits=entry.limits,
                 raw_limits=entry.raw_limits, governor=governor, order=self.order,
                 limiter_factory=self.limiter_factory,
@@ -486,7 +458,6 @@ class Scheduler:
             self._spawn(self._path_runner(path))
         if not path.jobs and not path.runners and path.idle(now):
             self.paths.pop(path.key, None)
-            self._path_sites.pop(path.key, None)
 
     def _forget_idle_paths(self) -> None:
         """Drop the paths that have been idle long enough (see ``ReadyQueue.idle``)."""
@@ -494,7 +465,6 @@ class Scheduler:
         for path in list(self.paths.values()):
             if path.idle(now):
                 self.paths.pop(path.key, None)
-                self._path_sites.pop(path.key, None)
 
     def _postpone_path(self, path: ReadyQueue[Job], until: float, now: float) -> None:
         reason = path.suspension_reason(now) or "too many failures"
@@ -529,11 +499,11 @@ class Scheduler:
 
     # --- attempts -------------------------------------------------------------------------
 
-    async def _local_runner(self, key: str, dest: _Destination) -> None:
+    async def _local_runner(self, key: str, dest: _Destination, agent: DeliveryAgent) -> None:
         try:
             while dest.jobs and not self._stopping:
                 job = dest.jobs.pop()
-                await self._attempt(job, None, None)
+                await self._attempt(job, agent)
         finally:
             dest.runners -= 1
             self._forget_destination(key, dest)
@@ -557,6 +527,8 @@ class Scheduler:
                 if suppressed:
                     self.recorder.suppress(job.split(suppressed), now, info)
                 if not rest:
+                    if self.egress is not None:  # nothing is sent: settle the choice's hold
+                        self.egress.release(path.source, path.provider, now)
                     return
                 job = job.split(rest)
         if self.egress is not None:
@@ -564,28 +536,33 @@ class Scheduler:
             if self._warmup_left(path, now) == 0:
                 # Chosen when the job was queued; the source's cap for today ran out since
                 # (jobs in flight): choose again — another source, or wait for the window.
-                entry = self._path_sites.get(path.key)
-                if entry is not None:
-                    self._to_path(job, entry, now)
-                    return
+                self.egress.release(path.source, path.provider, now)
+                site = Site(path.site, path.provider)
+                self._to_path(job, _SiteEntry(site, path.base, path.raw_limits, now), now)
+                return
             self.egress.sent(path.source, path.provider, len(job.rcpts), now)
-        await self._attempt(job, path, limits)
+        await self._attempt(job, self.agents[REMOTE], path, limits)
 
     def _warmup_left(self, path: ReadyQueue[Job], now: float) -> int | None:
         """Warm-up allowance of the path's source for its provider today (None: no cap)."""
-        remaining = getattr(getattr(self.egress, "warmup", None), "remaining", None)
-        if not callable(remaining):
+        warmup = self.egress.warmup if self.egress is not None else None
+        if warmup is None:
             return None
-        left = remaining(path.source, path.provider, now)
-        return None if left is None else max(0, int(left))
+        left = warmup.remaining(path.source, path.provider, now)
+        return None if left is None else max(0, left)
 
     async def _attempt(
-        self, job: Job, path: ReadyQueue[Job] | None, limits: PathLimits | None
+        self,
+        job: Job,
+        agent: DeliveryAgent,
+        path: ReadyQueue[Job] | None = None,
+        limits: PathLimits | None = None,
     ) -> None:
+        """One delivery attempt: through a path (remote delivery), or in process."""
         msg = job.msg
         now = self.clock.now()
         info = PathInfo(path.source, path.site) if path is not None else PathInfo()
-        dead = self._dead.get(job.destination) if job.route == REMOTE else None
+        dead = self._dead.get(job.destination) if path is not None else None
         if dead is not None:
             if dead.until > now:
                 reply = SmtpReply(dead.reply.code, dead.reply.enhanced,
@@ -598,7 +575,6 @@ class Scheduler:
         if data is None:  # deleted by an operator while waiting
             self.recorder.finished(job)
             return
-        agent = self.agents[job.route if job.route in self.agents else REMOTE]
         delivery = DeliveryJob(
             queue_id=msg.id,
             sender=job.sender,
@@ -625,12 +601,11 @@ class Scheduler:
             self.recorder.shunt(job, f"delivery error: {exc!r}")
             return
         now = self.clock.now()
-        if job.route == REMOTE:
+        if path is not None:
             if all(_unreachable(r) for r in results):
                 until = now + min(DEAD_DESTINATION_SECONDS, self.qcfg.min_backoff)
                 self._dead[job.destination] = _Dead(until, results[0].reply)
-            if path is not None:
-                self._after_remote(path, results, now)
+            self._after_remote(path, results, now)
         if msg.data is None and msg.headers is None:  # kept for a DSN (bounce or expiry)
             msg.headers = data[: header_block_end(data)]
         self.recorder.record(job, results, now, info)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hayate.core.events import DeliveryEvent, EventKind
-from hayate.store.ops import Op, Query
+from hayate.store.ops import Op, Query, where
 
 _COLUMNS = (
     "time, kind, recipient, sender, queue_id, status, reply, relay, source, site, stream,"
@@ -53,19 +53,13 @@ def query(
     limit: int,
 ) -> Op[list[DeliveryEvent]]:
     """The newest ``limit`` events that match every given filter, oldest first."""
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
+    text, params = where(
         ("recipient = ?", recipient),
         ("time >= ?", since),
         ("time < ?", until),
         ("kind = ?", kind),
         ("queue_id = ?", queue_id),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    text = f" WHERE {' AND '.join(where)}" if where else ""
+    )
     res = yield Query(
         f"SELECT {_COLUMNS} FROM events{text} ORDER BY time DESC, id DESC LIMIT ?",
         (*params, limit),

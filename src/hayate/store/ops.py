@@ -71,6 +71,15 @@ class Result:
 Op: TypeAlias = Generator[Query, Result, T]
 
 
+def where(*filters: tuple[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """`` WHERE a AND b`` and its parameters for the (clause, value) filters whose value is
+    not None; ("", ()) when none is."""
+    given = [(clause, value) for clause, value in filters if value is not None]
+    if not given:
+        return "", ()
+    return " WHERE " + " AND ".join(c for c, _ in given), tuple(v for _, v in given)
+
+
 # --------------------------------------------------------------------------- schema
 
 

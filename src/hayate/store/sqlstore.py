@@ -218,10 +218,7 @@ class SqlStore(Store):
     ) -> bool:
         if source not in SUPPRESSION_SOURCES:
             raise ValueError(f"suppression source must be one of {SUPPRESSION_SOURCES}")
-        entry = Suppression(
-            _sending_domain(domain), normalize_address(address), reason, source,
-            self.clock.now(), detail,
-        )
+        entry = self._suppression(domain, address, reason, source, detail)
         return await self._run(lambda: suppression_ops.add(entry), write=True)
 
     async def remove_suppression(self, address: str, domain: str | None = None) -> int:
@@ -253,12 +250,18 @@ class SqlStore(Store):
         reason: str = "",
         detail: str = "",
     ) -> tuple[int, bool]:
-        entry = Suppression(
-            _sending_domain(domain), normalize_address(address), reason, "soft-bounces",
-            self.clock.now(), detail,
-        )
+        entry = self._suppression(domain, address, reason, "soft-bounces", detail)
         return await self._run(
             lambda: suppression_ops.note_soft_bounce(entry, window, max(1, limit)), write=True
+        )
+
+    def _suppression(
+        self, domain: str, address: str, reason: str, source: str, detail: str
+    ) -> Suppression:
+        """An entry made now, its domain and address normalized (InvalidAddress if bad)."""
+        return Suppression(
+            _sending_domain(domain), normalize_address(address), reason, source,
+            self.clock.now(), detail,
         )
 
     async def prune_soft_bounces(self, before: float) -> int:

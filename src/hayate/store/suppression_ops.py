@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hayate.store.base import ANY_DOMAIN, Suppression
-from hayate.store.ops import Op, Query
+from hayate.store.ops import Op, Query, where
 
 # SQLite accepts at least 32766 parameters per statement (999 before 3.32); stay far below.
 CHECK_CHUNK = 500
@@ -44,32 +44,16 @@ def add(entry: Suppression) -> Op[bool]:
 
 def remove(address: str, domain: str | None) -> Op[int]:
     """Remove the entry of one domain, or every entry of ``address`` when domain is None."""
-    if domain is None:
-        res = yield Query("DELETE FROM suppressions WHERE address = ? RETURNING id", (address,))
-        yield Query("DELETE FROM soft_bounces WHERE address = ?", (address,))
-    else:
-        res = yield Query(
-            "DELETE FROM suppressions WHERE domain = ? AND address = ? RETURNING id",
-            (domain, address),
-        )
-        yield Query(
-            "DELETE FROM soft_bounces WHERE domain = ? AND address = ?", (domain, address)
-        )
+    clause, params = where(("domain = ?", domain), ("address = ?", address))
+    res = yield Query(f"DELETE FROM suppressions{clause} RETURNING id", params)
+    yield Query(f"DELETE FROM soft_bounces{clause}", params)
     return len(res.rows)
 
 
 def list_entries(domain: str | None, address: str | None) -> Op[list[Suppression]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if domain is not None:
-        where.append("domain = ?")
-        params.append(domain)
-    if address is not None:
-        where.append("address = ?")
-        params.append(address)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    clause, params = where(("domain = ?", domain), ("address = ?", address))
     res = yield Query(
-        f"SELECT {_COLUMNS} FROM suppressions{clause} ORDER BY domain, address", tuple(params)
+        f"SELECT {_COLUMNS} FROM suppressions{clause} ORDER BY domain, address", params
     )
     return [_suppression(row) for row in res.rows]
 

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.support.clock import FakeClock
 from tests.support.corpus import bounce_corpus
-from tests.unit.store.store_helpers import FakeClock, fast_passwords, raw_rows
+from tests.support.store import sqlite_store
+from tests.unit.store.store_helpers import raw_rows
 
 from hayate.bounces.processor import BounceProcessor
 from hayate.bounces.suppression import SuppressionService
@@ -59,13 +61,8 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
-    store = SqliteStore(tmp_path / "hayate.db", passwords=fast_passwords(), clock=clock)
-    await store.create()
-    await store.migrate()
-    try:
+    async with sqlite_store(tmp_path / "hayate.db", clock) as store:
         yield World(store, clock)
-    finally:
-        await store.close()
 
 
 def label(name: str) -> dict[str, object]:

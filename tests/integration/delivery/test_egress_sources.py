@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.delivery.peers import DictResolver
+from tests.support.clock import FakeClock
 from tests.support.sink import SinkMessage, SmtpSink, smtp_sink
 
 from hayate.config import DeliveryConfig, parse_config
@@ -59,14 +60,6 @@ schedules = {{ ramp = {{ daily = [3, 6] }} }}
 """
 
 WARMUP = 'warmup = "ramp"\nwarmup_start = "2025-03-01"'
-
-
-class FakeClock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 @pytest.fixture(autouse=True)

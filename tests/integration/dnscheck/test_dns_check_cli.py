@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from tests.support.dnsserver import TestDnsServer, zone_text
-from tests.support.hayate_server import render_config
-from tests.unit.dnscheck.world import (
+from tests.support.dnsworld import (
     HOST,
     HOST_ZONE,
     REVERSE_ZONE,
@@ -23,6 +22,7 @@ from tests.unit.dnscheck.world import (
     records_for,
     zone_body,
 )
+from tests.support.hayate_server import render_config
 
 from hayate.auth.dkim_keys import DkimKeyStore
 

@@ -15,7 +15,6 @@ import base64
 import json
 import smtplib
 import time
-from collections.abc import Callable
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,10 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from tests.integration.mta.conftest import mailbox
+from tests.integration.mta.conftest import mailbox, send, sink_messages, wait_for
 from tests.support.dnsserver import TestDnsServer, zone_text
 from tests.support.hayate_server import HayateServer
-from tests.support.sink import SinkMessage, SmtpSink, smtp_sink
+from tests.support.sink import SinkMessage, smtp_sink
 
 pytestmark = pytest.mark.peer
 
@@ -43,37 +42,10 @@ def sections(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
-def sink_messages(sink: SmtpSink, count: int, timeout: float = 10.0) -> list[SinkMessage]:
-    def complete() -> list[SinkMessage] | None:
-        got = sink.messages()
-        if len(got) >= count and all(m.recipients and m.content for m in got):
-            return got
-        return None
-
-    got: list[SinkMessage] = wait_for(complete, timeout, f"{count} message(s) at the sink")
-    return got
-
-
 def message(subject: str, sender: str, to: str, extra: str = "") -> bytes:
     return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
             f"Date: {formatdate()}\r\nMessage-ID: {make_msgid(domain='client.test')}\r\n"
             f"{extra}\r\nBody of {subject}\r\n").encode()
-
-
-def send(port: int, sender: str, rcpts: list[str], data: bytes,
-         source: str = "127.0.0.1") -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(source, 0)) as client:
-        client.sendmail(sender, rcpts, data)
 
 
 def events(server: HayateServer, recipient: str) -> list[dict[str, Any]]:

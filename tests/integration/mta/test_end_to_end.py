@@ -10,50 +10,19 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.integration.mta.conftest import mailbox
+from tests.integration.mta.conftest import mailbox, send, sink_messages, wait_for
 from tests.support.dnsserver import TestDnsServer, zone_text
 from tests.support.hayate_server import HayateServer
-from tests.support.sink import SinkMessage, SmtpSink, smtp_sink
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
-def sink_messages(sink: SmtpSink, count: int) -> list[SinkMessage]:
-    """The sink's dumps once ``count`` of them are completely written."""
-
-    def complete() -> list[SinkMessage] | None:
-        got = sink.messages()
-        if len(got) >= count and all(m.recipients and m.content for m in got):
-            return got
-        return None
-
-    got = wait_for(complete, what=f"{count} message(s) at the sink")
-    assert isinstance(got, list)
-    return got
+from tests.support.sink import smtp_sink
 
 
 def message(subject: str, sender: str = "app@hayate.test", to: str = "x@example.net") -> bytes:
     return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\n"
             f"Body of {subject}\r\n.starts with a dot\r\n").encode()
-
-
-def send(port: int, sender: str, rcpts: list[str], data: bytes) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        client.sendmail(sender, rcpts, data)
 
 
 def queue_ids(server: HayateServer) -> list[str]:

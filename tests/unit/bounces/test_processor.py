@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from tests.unit.store.store_helpers import FakeClock, fast_passwords
+from tests.support.clock import FakeClock
 
 from hayate.bounces.processor import BounceProcessor
 from hayate.bounces.records import BounceRecord
@@ -21,22 +18,6 @@ from hayate.store.sqlite import SqliteStore
 
 QID = "18A3F2C5D9E01A7B0"
 VERP = VerpCodec("bounce.example.com", b"k" * 32)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "hayate.db", passwords=fast_passwords(), clock=clock)
-    await opened.create()
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 class Harness:
@@ -70,7 +51,7 @@ class Harness:
 async def h(store: SqliteStore, clock: FakeClock) -> Harness:
     harness = Harness(store, clock)
     # What the scheduler records when it sends the original message.
-    await store.insert_events([DeliveryEvent(time=clock.value - 60, kind=EventKind.DELIVERED,
+    await store.insert_events([DeliveryEvent(time=clock.now() - 60, kind=EventKind.DELIVERED,
                                              recipient="bob@example.net",
                                              sender="news@Example.com", queue_id=QID)])
     return harness
@@ -145,7 +126,7 @@ async def test_long_recipient_digest_is_resolved_from_the_events(
     h: Harness, clock: FakeClock
 ) -> None:
     long_rcpt = "very.long.firstname.lastname.department@subdivision.example.co.jp"
-    await h.store.insert_events([DeliveryEvent(time=clock.value, kind=EventKind.DELIVERED,
+    await h.store.insert_events([DeliveryEvent(time=clock.now(), kind=EventKind.DELIVERED,
                                                recipient=long_rcpt, sender="a@example.com",
                                                queue_id=QID)])
     h.records = [BounceRecord("", "unknown", "undefined")]

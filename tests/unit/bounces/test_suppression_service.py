@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from tests.unit.store.store_helpers import FakeClock, fast_passwords
+from tests.support.clock import FakeClock
 
 from hayate.bounces.records import BounceRecord
 from hayate.bounces.suppression import SuppressionService, about_sender
 from hayate.config import SuppressionConfig
 from hayate.store.sqlite import SqliteStore
 
-CFG = SuppressionConfig(soft_bounce_limit=3, soft_bounce_window=3600.0)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "hayate.db", passwords=fast_passwords(), clock=clock)
-    await opened.create()
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+CFG = SuppressionConfig(soft_bounce_limit=3, soft_bounce_window=3600.0, cache_ttl=60.0)
 
 
 @pytest.fixture
 def service(store: SqliteStore, clock: FakeClock) -> SuppressionService:
-    return SuppressionService(store, CFG, clock, cache_ttl=60.0)
+    return SuppressionService(store, CFG, clock)
 
 
 def hard(rcpt: str, reason: str = "user-unknown", status: str = "5.1.1") -> BounceRecord:
@@ -62,11 +43,11 @@ async def test_soft_bounces_suppress_after_the_limit_in_the_window(
 ) -> None:
     soft = BounceRecord("full@example.net", "soft", "mailbox-full", "4.2.2")
     assert (await service.apply("example.com", soft)).soft_count == 1
-    clock.value += 4000  # outside the window: the first one no longer counts
+    clock.advance(4000)  # outside the window: the first one no longer counts
     assert (await service.apply("example.com", soft)).soft_count == 1
-    clock.value += 100
+    clock.advance(100)
     assert not (await service.apply("example.com", soft)).suppressed
-    clock.value += 100
+    clock.advance(100)
     decision = await service.apply("example.com", soft)
     assert decision.suppressed and decision.source == "soft-bounces" and decision.soft_count == 3
     assert await service.suppressed("example.com", ["full@example.net"]) == {"full@example.net"}
@@ -141,7 +122,7 @@ async def test_cache_answers_the_hot_path(
     for _ in range(10):
         assert await service.suppressed("example.com", rcpts) == set()
     assert service.lookups == 1  # answered from the cache
-    clock.value += 61  # the TTL ran out
+    clock.advance(61)  # the TTL ran out
     assert await service.suppressed("example.com", rcpts) == {"r7@example.net"}
     assert service.lookups == 2
     # A change through the service is seen at once.

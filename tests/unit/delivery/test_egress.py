@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.support.clock import FakeClock
 
 from hayate.config import ConfigError, EgressConfig, EgressSource, WarmupConfig, parse_config
 from hayate.delivery.egress import HOLD_SECONDS, Egress, EgressChoice
@@ -59,14 +60,6 @@ stream_pools = { bulk = "bulk" }
 [warmup]
 schedules = { ramp = { daily = [2, 4, 8] } }
 """
-
-
-class FakeClock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 def egress(tmp_path: Path, text: str = CONFIG) -> tuple[Egress, WarmupTracker]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.support.clock import FakeClock, clock
 from tests.support.dnsserver import TestDnsServer, zone_text
 
 from hayate.dns import CachingResolver
+
+__all__ = ["FakeClock", "clock", "dns_server", "resolver"]
 
 ZONES = {
     "example.test": zone_text(
@@ -48,28 +51,10 @@ sel._domainkey TXT "v=DKIM1; k=rsa; " "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC
 }
 
 
-class FakeClock:
-    """A clock that moves only when told to (implements core.seams.Clock)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.time = start
-
-    def now(self) -> float:
-        return self.time
-
-    def advance(self, seconds: float) -> None:
-        self.time += seconds
-
-
 @pytest.fixture
 def dns_server() -> Iterator[TestDnsServer]:
     with TestDnsServer(ZONES, no_answer={"slow.test"}, servfail={"broken.test"}) as server:
         yield server
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

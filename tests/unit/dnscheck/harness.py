@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.dnsserver import TestDnsServer, zone_text
-from tests.unit.dnscheck.world import (
+from tests.support.dnsworld import (
     HOST,
     HOST_ZONE,
     REVERSE_ZONE,
@@ -19,7 +19,6 @@ from tests.unit.dnscheck.world import (
 )
 
 from hayate.auth.dkim_keys import DkimKeyStore
-from hayate.auth.spf import check_spf
 from hayate.commands.dnscheck import build_target
 from hayate.config import Config
 from hayate.dns.resolver import CachingResolver
@@ -76,7 +75,7 @@ class Env:
                 fetch_policy, resolver, port=server.port,
                 cafile=str(server.cafile) if trust_policy_cert else None, timeout=3.0,
             )
-            return await run_checks(resolver, target, check_spf, fetch, policy_port=server.port)
+            return await run_checks(resolver, target, fetch, policy_port=server.port)
 
 
 def row(rows: list[CheckResult], check: str, name: str | None = None) -> CheckResult:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tests.support.dnsworld import good_policy
 from tests.unit.dnscheck.harness import Env, policy_row, row
-from tests.unit.dnscheck.world import good_policy
 
 from hayate.auth.dkim_keys import dns_record
 from hayate.dnscheck.report import exit_status

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from tests.unit.store.store_helpers import FakeClock, fast_passwords
+from tests.support.clock import FakeClock
+from tests.support.store import fast_passwords
 
 from hayate.config import EventsConfig
 from hayate.core.events import DeliveryEvent, EventKind
 from hayate.events.recorder import EventRecorder
 from hayate.store.sqlite import SqliteStore
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "hayate.db", passwords=fast_passwords(), clock=clock)
-    await opened.create()
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def ev(i: int, t: float = 1_700_000_000.0, kind: EventKind = EventKind.DELIVERED) -> DeliveryEvent:
@@ -82,7 +67,7 @@ async def test_failed_write_is_retried_and_the_buffer_is_bounded(
 ) -> None:
     broken = SqliteStore(tmp_path / "late.db", passwords=fast_passwords(), clock=clock)
     await broken.create()  # not migrated yet: the events table is missing
-    rec = EventRecorder(broken, EventsConfig(batch_size=4), clock, max_buffer=10)
+    rec = EventRecorder(broken, EventsConfig(batch_size=4, max_buffer=10), clock)
     for i in range(8):
         rec.record(ev(i))
     assert await rec.flush() == 0
@@ -108,16 +93,16 @@ async def test_disabled_records_nothing(store: SqliteStore, clock: FakeClock) ->
 
 
 async def test_retention_deletes_old_events(store: SqliteStore, clock: FakeClock) -> None:
-    now = clock.value
+    now = clock.now()
     await store.insert_events([ev(0, now - 40 * 86400), ev(0, now - 29 * 86400)])
     rec = EventRecorder(store, EventsConfig(flush_interval=0.02, retention_days=30), clock)
     rec.start()
     await wait_for(lambda: _eq(count(store), 1))  # the sweep runs once at start
     await store.insert_events([ev(0, now - 31 * 86400)])
-    clock.value += 1800  # half an hour later: no sweep yet
+    clock.advance(1800)  # half an hour later: no sweep yet
     await asyncio.sleep(0.1)
     assert await count(store) == 2
-    clock.value += 1900  # past the hour
+    clock.advance(1900)  # past the hour
     await wait_for(lambda: _eq(count(store), 1))
     await rec.stop()
 
@@ -125,7 +110,7 @@ async def test_retention_deletes_old_events(store: SqliteStore, clock: FakeClock
 async def test_speed_of_record_and_of_a_batch(
     store: SqliteStore, clock: FakeClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rec = EventRecorder(store, EventsConfig(batch_size=1000), clock, max_buffer=200_000)
+    rec = EventRecorder(store, EventsConfig(batch_size=1000, max_buffer=200_000), clock)
     events = [ev(i) for i in range(100_000)]
     start = time.perf_counter()
     for event in events:

@@ -11,21 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.queue import Bounces, FakeClock, put
 
 from hayate.config import DeliveryConfig, QueueConfig
 from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult
 from hayate.core.seams import DeliveryJob
 from hayate.queue.scheduler import Scheduler
-from hayate.store.spool import Spool, SpoolMessage, SpoolRecipient
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.t = now
-
-    def now(self) -> float:
-        return self.t
+from hayate.store.spool import Spool
 
 
 class ScriptedAgent:
@@ -45,15 +38,6 @@ class ScriptedAgent:
         ]
 
 
-class Bounces:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    async def __call__(self, rcpt: str, dsn: bytes) -> str:
-        self.sent.append((rcpt, dsn))
-        return f"DSN{len(self.sent)}"
-
-
 OK = SmtpReply(250, "2.0.0", "Ok")
 LATER = SmtpReply(451, "4.3.0", "try later")
 NO = SmtpReply(550, "5.1.1", "no such user")
@@ -69,19 +53,6 @@ def build(tmp_path: Path, agent: ScriptedAgent, clock: FakeClock, bounces: Bounc
                       delivery_cfg=DeliveryConfig(), hostname="mx.test", send_bounce=bounces,
                       clock=clock)
     return spool, sched
-
-
-async def put(spool: Spool, sched: Scheduler, clock: FakeClock, rcpts: list[str],
-              sender: str = "s@hayate.test") -> str:
-    msg = SpoolMessage(
-        spool.new_id(), sender, clock.now(), b"Subject: t\r\nFrom: s@hayate.test\r\n\r\nx\r\n",
-        tuple(SpoolRecipient(r, "remote", r.split("@")[1]) for r in rcpts),
-    )
-    active = sched.reserve(len(rcpts))
-    ids = await spool.store(msg, active)
-    if active:
-        sched.queued(msg, ids)
-    return msg.id
 
 
 async def settle(sched: Scheduler) -> None:

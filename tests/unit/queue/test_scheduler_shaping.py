@@ -12,7 +12,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.unit.queue.test_scheduler import OK, Bounces, FakeClock
+from tests.support.queue import Bounces, FakeClock
+from tests.support.queue import put as put_message
+from tests.unit.queue.test_scheduler import OK
 
 from hayate.config import (
     DeliveryConfig,
@@ -31,7 +33,7 @@ from hayate.delivery.egress import Egress
 from hayate.queue.scheduler import Scheduler
 from hayate.queue.shaping import Shaping, ShapingFile, parse_shaping
 from hayate.queue.warmup import WarmupTracker
-from hayate.store.spool import Spool, SpoolMessage, SpoolRecipient
+from hayate.store.spool import Spool
 
 BUSY = SmtpReply(421, "4.7.0", "Try again later, closing connection")
 NO = SmtpReply(550, "5.1.1", "no such user")
@@ -113,17 +115,10 @@ def build(tmp_path: Path, agent: Agent, clock: FakeClock, **kw: object
 
 async def put(spool: Spool, sched: Scheduler, clock: FakeClock, rcpts: list[str],
               stream: str = "", sender: str = "s@hayate.test", nexthop: bool = True) -> str:
-    msg = SpoolMessage(
-        spool.new_id(), sender, clock.now(), b"Subject: t\r\nFrom: s@hayate.test\r\n\r\nx\r\n",
-        tuple(SpoolRecipient(r, "remote", r.split("@")[1],
-                             "sink.test:25" if nexthop else None) for r in rcpts),
-        stream=stream,
-    )
-    active = sched.reserve(len(rcpts))
-    ids = await spool.store(msg, active)
-    if active:
-        sched.queued(msg, ids)
-    return msg.id
+    """A message to ``rcpts``, all through the transport nexthop "sink.test:25" unless
+    ``nexthop`` is false."""
+    return await put_message(spool, sched, clock, rcpts, sender, stream,
+                             "sink.test:25" if nexthop else None)
 
 
 async def settle_spool(spool: Spool) -> None:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from tests.unit.queue.test_scheduler import FakeClock
+from tests.support.queue import FakeClock
 from tests.unit.queue.test_scheduler_shaping import BUSY, RULE, Agent, build, put, shaping, until
 
-from hayate.commands.sites import read_sites, sites, write_sites
+from hayate.commands.sites import read_sites, sites
 
 
 async def test_two_workers_are_merged_and_shown(tmp_path: Path) -> None:
@@ -23,11 +23,12 @@ async def test_two_workers_are_merged_and_shown(tmp_path: Path) -> None:
     rows = sched.sites_snapshot(clock.now())
     await sched.stop()
     run = tmp_path / "data" / "run"
-    write_sites(run, 0, rows)
+    run.mkdir(parents=True)
+    (run / "sites-0.json").write_text(json.dumps(rows))  # as each worker publishes it
     other = json.loads(json.dumps(rows))
     other[0]["queued"] = {"bulk": 7}
     other[0]["sent_last_minute"] = 4
-    write_sites(run, 1, other)
+    (run / "sites-1.json").write_text(json.dumps(other))
     merged = read_sites(run)
     assert len(merged) == 1
     row = merged[0]

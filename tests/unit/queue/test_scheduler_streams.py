@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.unit.queue.test_scheduler import FakeClock
+from tests.support.queue import FakeClock
 from tests.unit.queue.test_scheduler_shaping import Agent, build, until
 
 from hayate.config import StreamsConfig

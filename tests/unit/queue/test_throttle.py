@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hayate.queue.shaping import Limits
-from hayate.queue.throttle import PathThrottle, RateLimiter
+from hayate.queue.throttle import RateLimiter
 
 
 def _greedy_run(limiter: RateLimiter, seconds: float, step: float) -> int:
@@ -100,46 +99,3 @@ def test_set_rate_keeps_pacing() -> None:
 def test_bad_arguments(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
-
-
-def _limits(**rates: float | None) -> Limits:
-    values: dict[str, float | None] = {
-        "messages_per_minute": None,
-        "messages_per_hour": None,
-        "connections_per_minute": None,
-    }
-    values.update(rates)
-    return Limits(
-        connections=2, messages_per_connection=10, recipients_per_transaction=10, **values
-    )
-
-
-def test_path_throttle_without_rates_never_waits() -> None:
-    throttle = PathThrottle(_limits())
-    for i in range(1000):
-        assert throttle.message_delay(float(i) / 1000) == 0.0
-        throttle.take_message(float(i) / 1000)
-        assert throttle.connection_delay(0.0) == 0.0
-        throttle.take_connection(0.0)
-
-
-def test_path_throttle_hour_limit_binds_before_minute_limit() -> None:
-    throttle = PathThrottle(_limits(messages_per_minute=60, messages_per_hour=120))
-    passed = 0
-    t = 0.0
-    while t < 600.0:
-        if throttle.message_delay(t) == 0.0:
-            throttle.take_message(t)
-            passed += 1
-        t += 0.05
-    assert 18 <= passed <= 22  # 120/h over ten minutes, not 60/min
-
-
-def test_path_throttle_connections_and_update() -> None:
-    throttle = PathThrottle(_limits(connections_per_minute=6))
-    throttle.take_connection(0.0)
-    assert throttle.connection_delay(0.0) == pytest.approx(10.0)
-    throttle.update(_limits(connections_per_minute=3), 0.0)  # a governor halved it
-    assert throttle.connection_delay(0.0) == pytest.approx(20.0)
-    throttle.update(_limits(), 0.0)  # unlimited again
-    assert throttle.connection_delay(0.0) == 0.0

@@ -13,20 +13,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tests.support.clock import FakeClock
 
 from hayate.config import ConfigError, EgressSource, WarmupConfig, WarmupSchedule
 from hayate.queue.warmup import WarmupTracker
 
 UTC = datetime.UTC
 DAY = 86400.0
-
-
-class FakeClock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 def at(day: str, hour: int = 12) -> float:

@@ -14,16 +14,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.unit.store.store_helpers import ENGINES, PG_DSN, FakeClock, fast_passwords
+from tests.support.clock import FakeClock, clock
+from tests.support.store import fast_passwords
+from tests.unit.store.store_helpers import ENGINES, PG_DSN
 
 from hayate.store.postgres import PostgresStore
 from hayate.store.sqlite import SqliteStore
 from hayate.store.sqlstore import SqlStore
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+__all__ = ["clock", "store"]
 
 
 @pytest.fixture(params=ENGINES)

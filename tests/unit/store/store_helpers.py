@@ -1,4 +1,4 @@
-"""Helpers shared by the store tests: engines, a fake clock, cheap passwords, raw SQL access.
+"""Helpers shared by the store tests: engines, a sibling connection, raw SQL access.
 
 Imported by ``conftest.py`` and the test modules as ``tests.unit.store.store_helpers``.
 """
@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 import psycopg
-from argon2 import PasswordHasher
+from tests.support.store import fast_passwords
 
 from hayate.store.passwords import Passwords
 from hayate.store.postgres import PostgresStore
@@ -19,18 +19,6 @@ from hayate.store.sqlstore import SqlStore
 
 PG_DSN = os.environ.get("HAYATE_TEST_PG", "")
 ENGINES = ["sqlite", "postgresql"]
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.value = start
-
-    def now(self) -> float:
-        return self.value
-
-
-def fast_passwords() -> Passwords:
-    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def sibling(store: SqlStore, passwords: Passwords | None = None) -> SqlStore:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 from argon2 import PasswordHasher
-from tests.unit.store.store_helpers import FakeClock, raw_rows, sibling
+from tests.support.clock import FakeClock
+from tests.unit.store.store_helpers import raw_rows, sibling
 
 from hayate.store.base import AccountExists, InvalidAddress
 from hayate.store.passwords import Passwords
@@ -16,7 +17,7 @@ from hayate.store.sqlstore import SqlStore
 async def test_add_and_get_account(store: SqlStore, clock: FakeClock) -> None:
     account = await store.add_account("Alice@Example.COM", "s3cret", quota_bytes=5000)
     assert account.address == "alice@example.com"
-    assert account.created == clock.value
+    assert account.created == clock.now()
     assert (account.quota_bytes, account.used_bytes, account.disabled) == (5000, 0, False)
     assert await store.get_account("ALICE@example.com") == account
     assert await store.get_account("nobody@example.com") is None

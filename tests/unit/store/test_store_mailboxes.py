@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.unit.store.store_helpers import FakeClock, raw_rows, sibling
+from tests.support.clock import FakeClock
+from tests.unit.store.store_helpers import raw_rows, sibling
 
 from hayate.store.base import (
     MailboxExists,
@@ -23,7 +24,7 @@ MESSAGE = b"From: a@remote.example\r\nSubject: caf\xc3\xa9\r\n\r\nbody\x00\xff l
 async def test_new_account_has_an_empty_inbox(store: SqlStore, clock: FakeClock) -> None:
     await store.add_account("amy@example.com", "pw")
     [inbox] = await store.list_mailboxes("amy@example.com")
-    assert inbox == MailboxInfo("INBOX", int(clock.value), 1, 1, None, True)
+    assert inbox == MailboxInfo("INBOX", int(clock.now()), 1, 1, None, True)
     assert await store.count_messages("amy@example.com") == 0
     assert await store.list_messages("amy@example.com") == []
 
@@ -55,7 +56,7 @@ async def test_deliver_fetch_list_count(store: SqlStore, clock: FakeClock) -> No
     assert await store.fetch_message("amy@example.com", "INBOX", 1) == MESSAGE
     assert await store.fetch_message("amy@example.com", "INBOX", 3) is None
     assert await store.list_messages("amy@example.com") == [
-        StoredMessage(1, 2, clock.value, len(MESSAGE), ()),
+        StoredMessage(1, 2, clock.now(), len(MESSAGE), ()),
         StoredMessage(2, 3, 1234.5, 6, ("\\Seen", "$Label")),
     ]
     assert await store.count_messages("amy@example.com") == 2

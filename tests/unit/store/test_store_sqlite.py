@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.unit.store.store_helpers import fast_passwords
+from tests.support.store import fast_passwords
 
 from hayate.store.base import StoreError
 from hayate.store.sqlite import SqliteStore

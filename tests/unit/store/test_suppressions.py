@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.store.store_helpers import FakeClock, raw_rows
+from tests.support.clock import FakeClock
+from tests.unit.store.store_helpers import raw_rows
 
 from hayate.store.base import InvalidAddress, Suppression
 from hayate.store.sqlstore import SqlStore
@@ -17,9 +18,9 @@ async def test_add_list_remove(store: SqlStore, clock: FakeClock) -> None:
     assert await store.add_suppression("*", "eve@example.org", "operator", "manual") is True
     entries = await store.list_suppressions()
     assert entries == [
-        Suppression("*", "eve@example.org", "operator", "manual", clock.value, ""),
+        Suppression("*", "eve@example.org", "operator", "manual", clock.now(), ""),
         Suppression("example.com", "bob@example.net", "user-unknown", "hard-bounce",
-                    clock.value, "5.1.1 no such user"),
+                    clock.now(), "5.1.1 no such user"),
     ]
     assert await store.list_suppressions(domain="example.com") == entries[1:]
     assert await store.list_suppressions(address="EVE@example.org") == entries[:1]
@@ -68,12 +69,12 @@ async def test_soft_bounces_suppress_at_the_limit_within_the_window(
                                             limit=3)
 
     assert await bounce() == (1, False)
-    clock.value += 60
+    clock.advance(60)
     assert await bounce() == (2, False)
-    clock.value += 60  # the first one is now outside the window
+    clock.advance(60)  # the first one is now outside the window
     assert await bounce() == (2, False)
     assert await store.check_suppressions("example.com", ["full@example.net"]) == set()
-    clock.value += 10
+    clock.advance(10)
     count, suppressed = await store.note_soft_bounce(
         "example.com", "full@example.net", window=100.0, limit=3, reason="mailbox-full",
         detail="4.2.2",
@@ -92,7 +93,7 @@ async def test_soft_bounces_suppress_at_the_limit_within_the_window(
 
 async def test_prune_soft_bounces(store: SqlStore, clock: FakeClock) -> None:
     await store.note_soft_bounce("example.com", "a@example.net", window=10, limit=5)
-    clock.value += 100
+    clock.advance(100)
     await store.note_soft_bounce("example.com", "b@example.net", window=10, limit=5)
-    assert await store.prune_soft_bounces(clock.value - 10) == 1
+    assert await store.prune_soft_bounces(clock.now() - 10) == 1
     assert await raw_rows(store, "SELECT address FROM soft_bounces") == [("b@example.net",)]

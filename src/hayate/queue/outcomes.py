@@ -1,4 +1,4 @@
-"""Recording outcomes: the only code that turns delivery results into queue state.
+"""Delivery outcomes: the only code that turns delivery results into queue state.
 
 For each recipient of a job the :class:`Recorder` writes exactly one outcome:
 
@@ -29,7 +29,7 @@ from hayate.core.reply import SmtpReply
 from hayate.core.results import DeliveryResult, Outcome
 from hayate.core.seams import Clock, EventSink, SuppressionList
 from hayate.ingest.headers import header_block_end
-from hayate.ingest.routing import LOCAL
+from hayate.ingest.routing import BOUNCE, LOCAL, REMOTE
 from hayate.queue.backoff import expired, next_attempt
 from hayate.queue.dsn import FailedRecipient, build_dsn, should_bounce
 from hayate.queue.jobs import Job, PathInfo, Rcpt, WindowMessage
@@ -114,7 +114,7 @@ class Recorder:
                     kind = EventKind.EXPIRED
                 else:
                     status, kind = "bounced", EventKind.BOUNCED
-                    if self.suppression is not None and job.route != LOCAL and msg.sender:
+                    if self.suppression is not None and job.route == REMOTE and msg.sender:
                         self.suppression.note_failure(
                             msg.sender_domain, rcpt.address, failure.status, permanent=True
                         )
@@ -184,8 +184,8 @@ class Recorder:
         self, kind: EventKind, job: Job, rcpt: Rcpt, reply: SmtpReply, relay: str,
         attempts: int, now: float, path: PathInfo,
     ) -> None:
-        if self.events is None:
-            return
+        if self.events is None or job.route == BOUNCE:
+            return  # a report consumed by the bounce processor, which records its own events
         status = reply.enhanced or (f"{reply.code // 100}.0.0" if reply.code else "")
         if kind is EventKind.EXPIRED and not status.startswith("4."):
             status = "4.4.7"
