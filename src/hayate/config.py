@@ -53,8 +53,14 @@ class ListenConfig(_Section):
     submission: str | None = None
     submissions: str | None = None
     http: str | None = None
+    imap: str | None = None  # IMAP with STARTTLS (143)
+    imaps: str | None = None  # IMAP over implicit TLS (993)
+    pop3: str | None = None  # POP3 with STLS (110)
+    pop3s: str | None = None  # POP3 over implicit TLS (995)
 
-    _hostports = field_validator("smtp", "submission", "submissions", "http")(_check_hostport)
+    _hostports = field_validator(
+        "smtp", "submission", "submissions", "http", "imap", "imaps", "pop3", "pop3s"
+    )(_check_hostport)
 
 
 class TlsConfig(_Section):
@@ -191,6 +197,51 @@ class EventsConfig(_Section):
     retention_days: int = 30  # older events are deleted
     max_buffer: int = 100_000  # events held in memory while the store fails; then the
     #                            oldest are dropped (with a warning)
+
+
+# --- mailboxes (issue 4) ------------------------------------------------------------------
+
+
+class RetentionRule(_Section):
+    """Messages older than ``days`` (by internal date) in a folder are expunged by the
+    hourly sweep (hayate.mailbox.retention)."""
+
+    folder: str  # a folder name ("Trash", "Lists/old") or a special use ("\\Trash", "\\Junk")
+    days: float = Field(gt=0)
+
+
+class MailboxConfig(_Section):
+    """IMAP and POP3 sessions (hayate.imap, hayate.pop3) and the mailbox store around them."""
+
+    # Passwords (LOGIN, AUTHENTICATE, USER/PASS, AUTH) only over TLS, like Dovecot's
+    # disable_plaintext_auth; set true only for tests on loopback.
+    plaintext_auth: bool = False
+    command_timeout: float = 1800.0  # IMAP autologout: RFC 3501 asks for at least 30 minutes
+    idle_timeout: float = 1800.0  # one IDLE lasts at most this long, then the server ends it
+    pop3_timeout: float = 600.0  # RFC 1939: at least 10 minutes
+    max_connections_per_user: int = 20  # IMAP+POP3 sessions of one account, per worker
+    max_bad_commands: int = 20  # BAD replies in one session, then BYE
+    max_line_length: int = 65536  # bytes of one command line (without its literals)
+    watch_interval: float = 0.2  # seconds between looks for changes by other processes
+    retention: list[RetentionRule] = Field(default_factory=list)
+
+
+class AutoconfigConfig(_Section):
+    """Thunderbird autoconfig and Outlook Autodiscover on the HTTP listener
+    (hayate.http.autoconfig). Server names and ports come from ``hostname`` and ``[listen]``
+    unless given here (the names and ports clients must use from outside)."""
+
+    enabled: bool = True
+    display_name: str = ""  # provider name shown by the client; default: the domain
+    imap_host: str | None = None
+    smtp_host: str | None = None
+    pop3_host: str | None = None
+    imaps_port: int | None = None
+    imap_port: int | None = None
+    pop3s_port: int | None = None
+    pop3_port: int | None = None
+    submissions_port: int | None = None
+    submission_port: int | None = None
 
 
 def _dupes(names: list[str]) -> list[str]:
@@ -423,6 +474,8 @@ class Config(_Section):
     warmup: WarmupConfig = WarmupConfig()
     streams: StreamsConfig = StreamsConfig()
     shaping: ShapingConfig = ShapingConfig()
+    mailbox: MailboxConfig = MailboxConfig()
+    autoconfig: AutoconfigConfig = AutoconfigConfig()
 
     @model_validator(mode="after")
     def _warmup_schedules_exist(self) -> Config:

@@ -19,9 +19,11 @@ import json
 import logging
 import os
 import socket
+import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from hayate.auth.dkim_keys import DkimKeyStore
 from hayate.auth.inbound import InboundAuthFilter
@@ -51,7 +53,17 @@ from hayate.store.base import Store
 from hayate.store.spool import Spool, adopt_shard, shard_paths, spool_path
 from hayate.tls import server_context
 
+if TYPE_CHECKING:
+    from hayate.mailbox.watch import FolderWatcher
+
 log = logging.getLogger("hayate.runtime")
+
+
+class MailServer(Protocol):
+    """An IMAP or POP3 listener as the runtime sees it."""
+
+    async def close(self) -> None: ...
+
 
 SMTP_LISTENERS = {
     "smtp": Listener.MX,
@@ -141,6 +153,8 @@ class Worker:
             self.store, cfg.local_domains, cfg.policy, bounce_domain=cfg.bounces.domain
         )
         self.smtp_servers: list[SmtpServer] = []
+        self.mail_servers: list[MailServer] = []  # IMAP and POP3 listeners
+        self.watcher: FolderWatcher | None = None
         self._background: list[asyncio.Task[None]] = []
 
     async def _send_bounce(self, recipient: str, dsn: bytes) -> str:
@@ -179,6 +193,7 @@ class Worker:
             )
             server = await start_smtp_server(settings, self.policy, self.ingest, sock=sock)
             self.smtp_servers.append(server)
+        await self._start_mailbox_servers(tls)
         http_sock = self.sockets.get("http")
         if http_sock is not None:
             from hayate.http.app import start_http_server
@@ -187,6 +202,48 @@ class Worker:
                 asyncio.get_running_loop().create_task(start_http_server(self.cfg, http_sock))
             )
         self._background.append(asyncio.get_running_loop().create_task(self._publish_stats()))
+
+    async def _start_mailbox_servers(self, tls: ssl.SSLContext | None) -> None:
+        """IMAP and POP3 listeners (each only when configured), sharing one folder watcher."""
+        wanted = [n for n in ("imap", "imaps", "pop3", "pop3s") if n in self.sockets]
+        if not wanted:
+            return
+        if tls is None and not self.cfg.mailbox.plaintext_auth:
+            log.warning("IMAP/POP3 without [tls] cert and key: nobody can log in "
+                        "(set [mailbox] plaintext_auth = true only for loopback tests)")
+        if any(n.startswith("imap") for n in wanted):
+            from hayate.imap.server import ImapServerSettings, start_imap_server
+            from hayate.mailbox.watch import FolderWatcher
+
+            self.watcher = FolderWatcher(self.store, self.cfg.mailbox.watch_interval)
+            self.watcher.start()
+            for name in ("imap", "imaps"):
+                sock = self.sockets.get(name)
+                if sock is None:
+                    continue
+                imap_settings = ImapServerSettings(
+                    hostname=self.cfg.hostname,
+                    implicit_tls=name == "imaps",
+                    tls=tls,
+                    mailbox=self.cfg.mailbox,
+                    max_literal=self.cfg.limits.max_message_size,
+                )
+                self.mail_servers.append(
+                    await start_imap_server(imap_settings, self.store, self.watcher, sock=sock)
+                )
+        for name in ("pop3", "pop3s"):
+            sock = self.sockets.get(name)
+            if sock is None:
+                continue
+            from hayate.pop3.server import Pop3ServerSettings, start_pop3_server
+
+            pop3_settings = Pop3ServerSettings(
+                hostname=self.cfg.hostname,
+                implicit_tls=name == "pop3s",
+                tls=tls,
+                mailbox=self.cfg.mailbox,
+            )
+            self.mail_servers.append(await start_pop3_server(pop3_settings, self.store, sock=sock))
 
     def stats(self) -> WorkerStats:
         s = self.scheduler.stats
@@ -221,6 +278,10 @@ class Worker:
     async def stop(self) -> None:
         for server in self.smtp_servers:
             server.close()
+        for mail_server in self.mail_servers:
+            await mail_server.close()
+        if self.watcher is not None:
+            await self.watcher.stop()
         for task in self._background:
             task.cancel()
         await self.scheduler.stop()

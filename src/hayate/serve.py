@@ -38,7 +38,7 @@ def setup_logging(level: str) -> None:
 def bind_listeners(cfg: Config) -> dict[str, socket.socket]:
     """Bind and listen on every configured address; raises OSError with the address."""
     sockets: dict[str, socket.socket] = {}
-    for name in ("smtp", "submission", "submissions", "http"):
+    for name in ("smtp", "submission", "submissions", "http", "imap", "imaps", "pop3", "pop3s"):
         address = getattr(cfg.listen, name)
         if address is None:
             continue

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-LISTEN_LINE = re.compile(r"^\s+(smtp|submission|submissions|http)\s+(\S+):(\d+)\s*$")
+LISTEN_LINE = re.compile(
+    r"^\s+(smtp|submission|submissions|http|imap|imaps|pop3|pop3s)\s+(\S+):(\d+)\s*$"
+)
 
 
 def toml_value(value: Any) -> str:
