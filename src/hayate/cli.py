@@ -7,7 +7,6 @@ traceback: a bad config file names the key that is wrong.
 
 from __future__ import annotations
 
-import getpass
 import os
 import secrets
 import sys
@@ -24,6 +23,7 @@ from hayate.commands import dkim as dkim_commands
 from hayate.commands import dnscheck as dnscheck_commands
 from hayate.commands import events as events_commands
 from hayate.commands import suppression as suppression_commands
+from hayate.commands import users as users_commands
 from hayate.commands.common import (
     CliError,
     cli_errors,
@@ -40,7 +40,7 @@ from hayate.config import Config
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hayate")
 def main() -> None:
-    """Hayate: SMTP server, durable queue, delivery by MX, local mailboxes."""
+    """Hayate: SMTP server, durable queue, delivery by MX, mailboxes over IMAP and POP3."""
 
 
 # --- init / serve ------------------------------------------------------------------------
@@ -57,7 +57,11 @@ relay_networks = []          # client networks allowed to relay without AUTH, e.
 smtp = "127.0.0.1:2525"        # MX: mail for local domains
 submission = "127.0.0.1:2587"  # STARTTLS, then AUTH
 submissions = "127.0.0.1:2465" # implicit TLS, then AUTH
-http = "127.0.0.1:8025"        # /health and /metrics
+http = "127.0.0.1:8025"        # /health, /metrics, mail client autoconfig
+imap = "127.0.0.1:2143"        # IMAP, STARTTLS before LOGIN
+imaps = "127.0.0.1:2993"       # IMAP over implicit TLS
+pop3 = "127.0.0.1:2110"        # POP3, STLS before USER/PASS
+pop3s = "127.0.0.1:2995"       # POP3 over implicit TLS
 
 [tls]
 cert = "tls/cert.pem"
@@ -118,7 +122,7 @@ def init(directory: str, hostname: str, domain: str, force: bool) -> None:
 @main.command()
 @config_option
 def serve(config_path: str) -> None:
-    """Run the server (SMTP listeners, queue, delivery) until SIGTERM or Ctrl-C."""
+    """Run the server (SMTP, IMAP and POP3 listeners, queue, delivery) until SIGTERM."""
     from hayate.serve import serve as run_server
 
     cfg = load_cfg(config_path)
@@ -143,29 +147,7 @@ def serve(config_path: str) -> None:
     sys.exit(code)
 
 
-# --- users and aliases -------------------------------------------------------------------
-
-
-def _read_password(confirm: bool = True) -> str:
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if confirm and getpass.getpass("Again: ") != password:
-            raise CliError("the passwords differ")
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise CliError("empty password (give it on standard input)")
-    return password
-
-
-def _check_local(cfg: Config, address: str) -> str:
-    address = address.strip().lower()
-    if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
-        raise CliError(f"not an address: {address!r}")
-    domain = address.split("@", 1)[1]
-    if domain not in cfg.local_domains:
-        raise CliError(f"{domain} is not in local_domains ({', '.join(cfg.local_domains)})")
-    return address
+# --- aliases (accounts: hayate.commands.users) -------------------------------------------
 
 
 def _delete_named(config_path: str, what: str, name: str,
@@ -174,44 +156,6 @@ def _delete_named(config_path: str, what: str, name: str,
     if not store_call(load_cfg(config_path), op):
         raise CliError(f"no such {what}: {name}")
     click.echo(f"deleted {name}")
-
-
-@main.group()
-def user() -> None:
-    """Mail accounts of the local domains."""
-
-
-@user.command("add")
-@click.argument("address")
-@click.option("--quota", default=0, type=int, help="Storage quota in bytes (0 = none).")
-@config_option
-def user_add(address: str, quota: int, config_path: str) -> None:
-    """Create ADDRESS; the password is read from standard input."""
-    cfg = load_cfg(config_path)
-    address = _check_local(cfg, address)
-    password = _read_password()
-    store_call(cfg, lambda s: s.add_account(address, password, quota))
-    click.echo(f"added {address}")
-
-
-@user.command("list")
-@config_option
-def user_list(config_path: str) -> None:
-    """List accounts."""
-    cfg = load_cfg(config_path)
-    accounts = store_call(cfg, lambda s: s.list_accounts())
-    for a in accounts:
-        quota = f"quota={a.quota_bytes}" if a.quota_bytes else "quota=none"
-        state = " disabled" if a.disabled else ""
-        click.echo(f"{a.address}\tused={a.used_bytes}\t{quota}{state}")
-
-
-@user.command("del")
-@click.argument("address")
-@config_option
-def user_del(address: str, config_path: str) -> None:
-    """Delete an account and its mail."""
-    _delete_named(config_path, "account", address, lambda s: s.delete_account(address.lower()))
 
 
 @main.group()
@@ -413,7 +357,7 @@ def send(recipients: tuple[str, ...], sender: str, message_file: Any, config_pat
 
 
 # --- command groups that live in hayate.commands -----------------------------------------
-for _command in (*dkim_commands.COMMANDS, *dnscheck_commands.COMMANDS,
+for _command in (*users_commands.COMMANDS, *dkim_commands.COMMANDS, *dnscheck_commands.COMMANDS,
                  *bounces_commands.COMMANDS, *suppression_commands.COMMANDS,
                  *events_commands.COMMANDS):
     main.add_command(_command)

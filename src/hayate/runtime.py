@@ -71,6 +71,8 @@ SMTP_LISTENERS = {
     "submissions": Listener.SUBMISSIONS,
 }
 STATS_INTERVAL = 2.0
+RETENTION_FIRST_DELAY = 60.0  # seconds after start: let the listeners settle first
+RETENTION_INTERVAL = 3600.0
 
 
 def stats_dir(cfg: Config) -> Path:
@@ -199,9 +201,20 @@ class Worker:
             from hayate.http.app import start_http_server
 
             self._background.append(
-                asyncio.get_running_loop().create_task(start_http_server(self.cfg, http_sock))
+                asyncio.get_running_loop().create_task(
+                    start_http_server(
+                        self.cfg,
+                        http_sock,
+                        store=self.store,
+                        bound_ports={n: s.getsockname()[1] for n, s in self.sockets.items()},
+                    )
+                )
             )
         self._background.append(asyncio.get_running_loop().create_task(self._publish_stats()))
+        if self.index == 0 and self.cfg.mailbox.retention:
+            self._background.append(
+                asyncio.get_running_loop().create_task(self._retention_sweeps())
+            )
 
     async def _start_mailbox_servers(self, tls: ssl.SSLContext | None) -> None:
         """IMAP and POP3 listeners (each only when configured), sharing one folder watcher."""
@@ -244,6 +257,20 @@ class Worker:
                 mailbox=self.cfg.mailbox,
             )
             self.mail_servers.append(await start_pop3_server(pop3_settings, self.store, sock=sock))
+
+    async def _retention_sweeps(self) -> None:
+        """Worker 0 applies the ``[[mailbox.retention]]`` rules soon after start, then hourly."""
+        from hayate.mailbox.retention import sweep
+
+        await asyncio.sleep(RETENTION_FIRST_DELAY)
+        while True:
+            try:
+                removed = await sweep(self.store, self.cfg.mailbox.retention, time.time())
+                if removed:
+                    log.info("retention: expunged %d old message(s)", removed)
+            except Exception:
+                log.exception("retention sweep failed; trying again in an hour")
+            await asyncio.sleep(RETENTION_INTERVAL)
 
     def stats(self) -> WorkerStats:
         s = self.scheduler.stats
@@ -318,7 +345,9 @@ def ingest_filters(cfg: Config, resolver: CachingResolver) -> list[IngestFilter]
     if cfg.dkim.sign:
         keys = DkimKeyStore(cfg.dkim_dir)
         keys.reload()
-        filters.append(DkimSigningFilter(cfg.dkim, keys))
+        from hayate.auth._sign_experiment import choose
+
+        filters.append(DkimSigningFilter(cfg.dkim, keys, rsa_signer=choose()))
     return filters
 
 

@@ -49,7 +49,11 @@ class SmtpPolicy(Protocol):
         ...
 
     async def check_recipient(
-        self, session: SessionInfo, sender: str, recipient: str
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipient: str,
+        declared_size: int | None = None,
     ) -> SmtpReply | None:
         """RCPT TO: relay control, unknown local users, quota."""
         ...

@@ -1,1 +1,2 @@
-"""The HTTP listener: health and metrics now; the send API, webhooks and dashboard later."""
+"""The HTTP listener: health, metrics, mail client autoconfiguration and the own-password
+change now; the send API, webhooks and dashboard later."""

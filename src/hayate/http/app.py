@@ -1,4 +1,6 @@
-"""HTTP endpoints served by worker 0: ``/health`` and ``/metrics`` (Prometheus text format).
+"""The HTTP app served by worker 0: ``/health``, ``/metrics`` (Prometheus text format), mail
+client autoconfiguration (``hayate.http.autoconfig``, unless ``[autoconfig] enabled`` is
+false) and the own-password change (``hayate.http.account``).
 
 Counters come from the small JSON files every worker publishes under ``data_dir/run``
 (summed here), queue sizes from the spool shards themselves, so the answer covers the whole
@@ -11,7 +13,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,6 +23,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from hayate import __version__
 from hayate.config import Config
+from hayate.core.seams import Clock
+from hayate.http.account import AccountSettings, account_router
+from hayate.http.autoconfig import autoconfig_router
+from hayate.http.storeaccess import StoreAccess
+from hayate.store.base import Store
 from hayate.store.spool import open_all
 
 STATS_STALE_AFTER = 10.0  # seconds: a worker that has not written for this long is down
@@ -82,8 +89,16 @@ class _Collector:
         yield GaugeMetricFamily("hayate_queue_held", "Held messages", value=held)
 
 
-def build_app(cfg: Config) -> FastAPI:
-    app = FastAPI(title="Hayate", version=__version__, docs_url=None, redoc_url=None)
+def build_app(
+    cfg: Config,
+    store: StoreAccess | None = None,
+    bound_ports: Mapping[str, int] | None = None,
+    account_settings: AccountSettings | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The app; ``bound_ports`` are the listeners' real ports (for autoconfig answers)."""
+    app = FastAPI(title="Hayate", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     registry = CollectorRegistry()
     registry.register(_Collector(cfg))
 
@@ -99,12 +114,35 @@ def build_app(cfg: Config) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    if cfg.autoconfig.enabled:
+        app.include_router(autoconfig_router(cfg, bound_ports))
+    settings = account_settings or AccountSettings(plaintext_auth=cfg.mailbox.plaintext_auth)
+    app.include_router(account_router(store or StoreAccess(cfg), settings, clock))
     return app
 
 
-async def start_http_server(cfg: Config, sock: socket.socket) -> None:
-    config = uvicorn.Config(build_app(cfg), log_level="warning", access_log=False, lifespan="off")
+def http_server(app: FastAPI) -> uvicorn.Server:
+    """uvicorn as Hayate runs it. Its own X-Forwarded-* handling is off: the handlers that
+    care (``hayate.http.account``) trust those headers only from loopback, themselves."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                            proxy_headers=False)
     server = uvicorn.Server(config)
     # The worker owns SIGTERM/SIGINT; uvicorn must not replace its handlers.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    await server.serve(sockets=[sock])
+    return server
+
+
+async def start_http_server(
+    cfg: Config,
+    sock: socket.socket,
+    store: Store | None = None,
+    bound_ports: Mapping[str, int] | None = None,
+) -> None:
+    """Serve until cancelled. ``store``: the worker's (else one is opened on first use);
+    ``bound_ports``: listener name → the port it really bound."""
+    access = StoreAccess(cfg, store)
+    server = http_server(build_app(cfg, access, bound_ports))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await access.close()

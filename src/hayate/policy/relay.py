@@ -4,6 +4,13 @@
   reports) is accepted on every listener for any local part; the bounce processor reads it.
 * Mail to a local domain is accepted on every listener if the recipient exists (an account,
   an alias, or a catch-all); otherwise 550 5.1.1.
+* Quota (like Dovecot's LMTP with ``quota_full_tempfail``): an account with a quota that is
+  already used up gets ``452 4.2.2 Mailbox full`` (temporary: the sender keeps the message
+  and retries, the user may make room meanwhile); a message whose declared size (``SIZE=``
+  of MAIL FROM, when the SMTP side passes it as ``declared_size``) does not fit in the room
+  left gets ``552 5.2.2``. The account row is the one the existence check reads anyway, so
+  this costs no extra query. Aliases and catch-alls are not checked here: local delivery
+  refuses what does not fit.
 * Mail to any other domain (relaying) needs an authenticated session or a client address in
   ``relay_networks``; otherwise 554 5.7.1 Relay access denied. Never an open relay.
 * An authenticated user may use as envelope sender its own address, any address of its own
@@ -16,7 +23,7 @@ from __future__ import annotations
 from hayate.config import PolicyConfig
 from hayate.core.envelope import SessionInfo, domain_of
 from hayate.core.reply import SmtpReply
-from hayate.store.base import Store
+from hayate.store.base import Account, Store
 
 RELAY_DENIED = "Relay access denied"
 
@@ -60,13 +67,20 @@ class RelayPolicy:
         )
 
     async def check_recipient(
-        self, session: SessionInfo, sender: str, recipient: str
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipient: str,
+        declared_size: int | None = None,
     ) -> SmtpReply | None:
         domain = domain_of(recipient)
         if domain == self.bounce_domain:
             return None
         if domain in self.local_domains:
-            if await self._local_recipient_exists(recipient):
+            account = await self.store.get_account(recipient)
+            if account is not None:
+                return quota_reply(account, recipient, declared_size)
+            if await self._alias_exists(recipient):
                 return None
             return SmtpReply(
                 550, "5.1.1", f"<{recipient}>: Recipient address rejected: User unknown"
@@ -75,9 +89,23 @@ class RelayPolicy:
             return None
         return SmtpReply(554, "5.7.1", f"<{recipient}>: {RELAY_DENIED}")
 
-    async def _local_recipient_exists(self, address: str) -> bool:
-        if await self.store.get_account(address) is not None:
-            return True
+    async def _alias_exists(self, address: str) -> bool:
         if await self.store.get_alias(address) is not None:
             return True
         return await self.store.get_alias("@" + domain_of(address)) is not None
+
+
+def quota_reply(account: Account, recipient: str, declared_size: int | None) -> SmtpReply | None:
+    """452 4.2.2 when the account's quota is used up, 552 5.2.2 when a message of
+    ``declared_size`` bytes would not fit in the room left, else None (no quota: None)."""
+    quota = account.quota_bytes
+    if quota <= 0:
+        return None
+    if account.used_bytes >= quota:
+        return SmtpReply(452, "4.2.2", f"<{recipient}>: Mailbox full, try again later")
+    if declared_size is not None and account.used_bytes + declared_size > quota:
+        return SmtpReply(
+            552, "5.2.2",
+            f"<{recipient}>: Mailbox full: a message of {declared_size} bytes does not fit",
+        )
+    return None

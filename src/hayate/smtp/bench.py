@@ -37,7 +37,11 @@ class NullPolicy:
         return None
 
     async def check_recipient(
-        self, session: SessionInfo, sender: str, recipient: str
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipient: str,
+        declared_size: int | None = None,
     ) -> SmtpReply | None:
         return None
 

@@ -27,6 +27,7 @@ class CheckRecipient:
 
     sender: str
     recipient: str
+    declared_size: int | None = None  # MAIL FROM's SIZE= of this transaction, if given
 
 
 @dataclass(frozen=True, slots=True)

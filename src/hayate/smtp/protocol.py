@@ -78,10 +78,11 @@ class SmtpMachine:
     """One SMTP session's protocol state. See the module docstring for the states."""
 
     __slots__ = (
-        "_auth_login_user", "_auth_step", "_body_8bit", "_buf", "_close", "_data", "_envid",
-        "_out", "_pending_rcpt", "_pending_sender", "_pos", "_rcpts", "_ret", "_scan",
-        "_sender", "_skipping", "_smtputf8", "_too_big", "accepted", "auth_user", "bad_commands",
-        "cfg", "commands", "esmtp", "helo", "max_line", "mode", "rejected", "tls", "version",
+        "_auth_login_user", "_auth_step", "_body_8bit", "_buf", "_close", "_data",
+        "_declared_size", "_envid", "_out", "_pending_rcpt", "_pending_sender", "_pos", "_rcpts",
+        "_ret", "_scan", "_sender", "_skipping", "_smtputf8", "_too_big", "accepted", "auth_user",
+        "bad_commands", "cfg", "commands", "esmtp", "helo", "max_line", "mode", "rejected", "tls",
+        "version",
     )
 
     def __init__(self, cfg: MachineConfig, tls: bool = False) -> None:
@@ -115,6 +116,7 @@ class SmtpMachine:
         self._body_8bit = False
         self._envid: str | None = None
         self._ret: str | None = None
+        self._declared_size: int | None = None
 
     # ----------------------------------------------------------------- adapter interface
 
@@ -275,6 +277,7 @@ class SmtpMachine:
         self._body_8bit = False
         self._envid = None
         self._ret = None
+        self._declared_size = None
 
     def _error(self, reply: bytes) -> None:
         """Queue an error reply and count it; too many → 421 and close."""
@@ -373,12 +376,14 @@ class SmtpMachine:
         body_8bit = False
         envid: str | None = None
         ret: str | None = None
+        declared_size: int | None = None
         for key, value in params.items():
             if key == "SIZE":
                 if value is None or not value.isdigit() or len(value) > 20:
                     self._error(R.bad_param_value(key))
                     return None
-                if int(value) > self.cfg.max_message_size:
+                declared_size = int(value)
+                if declared_size > self.cfg.max_message_size:
                     self._out.append(R.SIZE_EXCEEDED)
                     return None
             elif key == "BODY":
@@ -420,6 +425,7 @@ class SmtpMachine:
         self._body_8bit = body_8bit
         self._envid = envid
         self._ret = ret
+        self._declared_size = declared_size
         self.mode = WAIT
         return CheckSender(address)
 
@@ -457,7 +463,7 @@ class SmtpMachine:
             return None
         self._pending_rcpt = address
         self.mode = WAIT
-        return CheckRecipient(sender, address)
+        return CheckRecipient(sender, address, self._declared_size)
 
     def _data_cmd(self, arg: str, utf8: bool) -> Event | None:
         if arg:

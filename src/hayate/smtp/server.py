@@ -333,7 +333,9 @@ class SmtpSession(asyncio.Protocol):
         m = self._machine
         while ev is not None:
             if isinstance(ev, CheckRecipient):
-                coro_r = self._policy.check_recipient(self._session_info(), ev.sender, ev.recipient)
+                coro_r = self._policy.check_recipient(
+                    self._session_info(), ev.sender, ev.recipient, ev.declared_size
+                )
                 if not self._call(coro_r, m.recipient_checked, self._recipient_failed):
                     return
             elif isinstance(ev, CheckSender):

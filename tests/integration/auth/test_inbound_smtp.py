@@ -68,7 +68,11 @@ class LocalOnly:
         return None
 
     async def check_recipient(
-        self, session: SessionInfo, sender: str, recipient: str
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipient: str,
+        declared_size: int | None = None,
     ) -> SmtpReply | None:
         if domain_of(recipient) == "us.test":
             return None

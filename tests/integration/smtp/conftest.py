@@ -46,7 +46,11 @@ class DictPolicy:
         return None
 
     async def check_recipient(
-        self, session: SessionInfo, sender: str, recipient: str
+        self,
+        session: SessionInfo,
+        sender: str,
+        recipient: str,
+        declared_size: int | None = None,
     ) -> SmtpReply | None:
         if domain_of(recipient) in LOCAL_DOMAINS or session.auth_user or session.relay_allowed:
             return None
