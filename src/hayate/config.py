@@ -221,6 +221,7 @@ class MailboxConfig(_Section):
     pop3_timeout: float = 600.0  # RFC 1939: at least 10 minutes
     max_connections_per_user: int = 20  # IMAP+POP3 sessions of one account, per worker
     max_bad_commands: int = 20  # BAD replies in one session, then BYE
+    auth_failure_delay: float = 1.0  # seconds before answering a wrong password (slows guessing)
     max_line_length: int = 65536  # bytes of one command line (without its literals)
     watch_interval: float = 0.2  # seconds between looks for changes by other processes
     retention: list[RetentionRule] = Field(default_factory=list)
