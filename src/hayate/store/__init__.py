@@ -8,7 +8,8 @@ one node (the default) and PostgreSQL for several. :func:`open_store` picks the 
 
 Modules: ``base`` (interface, values, errors), ``addresses`` (normalization), ``passwords``
 (argon2), ``schema`` (tables and migrations), ``ops`` (every transaction, sans-I/O;
-``suppression_ops`` and ``event_ops`` hold those of the suppression list and the events),
+``suppression_ops`` and ``event_ops`` hold those of the suppression list and the events,
+``folder_ops`` and ``mailbox_ops`` those of IMAP folders, messages, flags and locks),
 ``sqlstore`` (the interface over ``ops``), ``sqlite`` and ``postgres`` (the engines).
 The spool (``spool*``) lives in this package too but is separate from all of the above.
 """

@@ -19,15 +19,33 @@ plain :class:`StoreError` with the engine's exception as ``__cause__``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self, TypeAlias
 
 from hayate.core.events import DeliveryEvent
 
 INBOX = "INBOX"
 ANY_DOMAIN = "*"  # a suppression entry for every sending domain
 SUPPRESSION_SOURCES = ("hard-bounce", "soft-bounces", "complaint", "manual")
+# The folders every account gets besides INBOX, with their RFC 6154 special use (the same
+# list as hayate.mailbox.model.DEFAULT_FOLDERS; the store cannot import the mailbox layer).
+DEFAULT_FOLDERS: tuple[tuple[str, str], ...] = (
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+HIERARCHY_SEPARATOR = "/"
+
+UidRanges: TypeAlias = tuple[tuple[int, int], ...]  # sorted inclusive (first, last) ranges
+FlagMode: TypeAlias = Literal["set", "add", "remove"]
+# A message as read in bulk: (uid, modseq, internaldate, size, flags space separated, body
+# or None). Plain rows straight from the database: no object per message in the store.
+MessageRow: TypeAlias = tuple[int, int, float, int, str, bytes | None]
 
 
 # --------------------------------------------------------------------------- values
@@ -73,6 +91,41 @@ class StoredMessage:
     internaldate: float  # seconds since the epoch: when it was delivered unless given
     size: int  # bytes of the message as stored
     flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRecord:
+    """A folder as the mailbox service sees it: a mailbox with its id."""
+
+    id: int  # stable while the folder exists, never reused
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    special_use: str | None = None
+    subscribed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FolderCounts:
+    """A folder and the counts IMAP STATUS reports."""
+
+    folder: FolderRecord
+    messages: int
+    recent: int  # messages with a UID at or above the folder's first \Recent UID
+    unseen: int
+    size: int
+    deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderChanges:
+    """What happened in a folder after a modseq: new or changed messages, expunged UIDs."""
+
+    highestmodseq: int
+    uidnext: int
+    changed: list[StoredMessage]  # ascending UID
+    vanished: list[int]  # ascending
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +176,11 @@ class MailboxExists(StoreError):
         super().__init__(f"account {address} already has a mailbox {mailbox!r}")
         self.address = address
         self.mailbox = mailbox
+
+
+class MailboxRefused(StoreError):
+    """A folder operation that the rules forbid (a folder with children cannot be deleted,
+    one cannot be renamed under itself...); the message says why."""
 
 
 class QuotaExceeded(StoreError):
@@ -284,6 +342,155 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_message(self, address: str, mailbox: str, uid: int) -> bool: ...
+
+    # -- the mailbox service (hayate.mailbox.service) ------------------------------------
+    #
+    # Folders are named by full name ("a/b", "INBOX") within an account given by its id
+    # (``open_folders``); messages by folder id and UID. Every change takes the next
+    # HIGHESTMODSEQ of its folder and stamps it on the message, or on the tombstone of an
+    # expunged UID. Flags are stored as given (the service canonicalizes them); \Recent is
+    # not a stored flag but every UID at or above the folder's recent mark.
+
+    @abstractmethod
+    async def open_folders(self, address: str) -> int:
+        """The account's id; creates the default folders an account made before they
+        existed lacks (once). Raises NoSuchAccount."""
+
+    @abstractmethod
+    async def account_quota(self, address: str) -> tuple[int, int] | None:
+        """(used bytes, quota bytes; 0 for none) of an account, None when there is none."""
+
+    @abstractmethod
+    async def list_folders(self, account_id: int) -> list[FolderRecord]:
+        """Every folder of the account, INBOX first, then by name."""
+
+    @abstractmethod
+    async def get_folder(self, account_id: int, name: str) -> FolderRecord | None: ...
+
+    @abstractmethod
+    async def create_folder(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> FolderRecord:
+        """Create ``name`` and its missing parents. Raises MailboxExists."""
+
+    @abstractmethod
+    async def delete_folder(self, account_id: int, name: str) -> None:
+        """Delete a folder with its messages (their bytes leave the quota). Raises
+        NoSuchMailbox; MailboxRefused for INBOX and for a folder with children."""
+
+    @abstractmethod
+    async def rename_folder(self, account_id: int, old: str, new: str) -> None:
+        """Rename a folder with its children, creating missing parents of ``new``. INBOX
+        gives its messages (same UIDs) to a new folder and stays, empty. Raises
+        NoSuchMailbox, MailboxExists, MailboxRefused (renaming under itself)."""
+
+    @abstractmethod
+    async def subscribe_folder(self, account_id: int, name: str, subscribed: bool) -> bool:
+        """False when there is no such folder."""
+
+    @abstractmethod
+    async def folder_status(self, account_id: int, name: str) -> FolderCounts | None:
+        """The folder and its counts in one query; None when there is no such folder."""
+
+    @abstractmethod
+    async def folder_versions(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(highestmodseq, uidnext) of each folder that still exists."""
+
+    @abstractmethod
+    async def folder_uids(self, folder_id: int) -> array[int]:
+        """Every UID of the folder, ascending, as an ``array('I')``."""
+
+    @abstractmethod
+    async def folder_messages(
+        self,
+        folder_id: int,
+        uids: UidRanges | None = None,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        bodies: bool = False,
+    ) -> list[MessageRow]:
+        """Messages with a UID above ``after`` (within ``uids`` when given), ascending, at
+        most ``limit``; with their bodies when ``bodies`` (else None in their place)."""
+
+    @abstractmethod
+    async def folder_bodies(self, folder_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        """The bodies of the UIDs that exist."""
+
+    @abstractmethod
+    async def folder_changes(self, folder_id: int, modseq: int) -> FolderChanges | None:
+        """Changes with a modseq above ``modseq``, read in one snapshot; None when the
+        folder is gone."""
+
+    @abstractmethod
+    async def first_unseen(self, folder_id: int) -> int | None: ...
+
+    @abstractmethod
+    async def claim_recent(self, folder_id: int) -> int | None:
+        """Move the folder's recent mark to UIDNEXT; returns where it was (None when the
+        folder is gone)."""
+
+    @abstractmethod
+    async def append_message(
+        self,
+        account_id: int,
+        name: str,
+        data: bytes,
+        flags: tuple[str, ...] = (),
+        internaldate: float | None = None,
+    ) -> tuple[int, int]:
+        """Store a message; (uidvalidity, uid). Raises NoSuchMailbox, QuotaExceeded."""
+
+    @abstractmethod
+    async def store_flags(
+        self,
+        account_id: int,
+        folder_id: int,
+        uids: UidRanges,
+        mode: FlagMode,
+        flags: tuple[str, ...],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[StoredMessage], list[int]]:
+        """(messages whose flags changed, with their new modseq; UIDs left alone because
+        their modseq is above ``unchanged_since``). Keywords compare case-insensitively.
+        Raises NoSuchMailbox."""
+
+    @abstractmethod
+    async def expunge(
+        self, account_id: int, folder_id: int, uids: UidRanges | None = None
+    ) -> list[int]:
+        """Remove the messages flagged \\Deleted (within ``uids`` when given); their UIDs,
+        ascending. Raises NoSuchMailbox."""
+
+    @abstractmethod
+    async def copy_messages(
+        self, account_id: int, folder_id: int, uids: UidRanges, target: str, *, move: bool
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Copy (or move, in the same transaction) to the folder named ``target``; returns
+        its uidvalidity and (old UID, new UID) pairs. A copy is quota-checked. Raises
+        NoSuchMailbox, QuotaExceeded."""
+
+    @abstractmethod
+    async def find_folders(self, name_or_special_use: str) -> list[int]:
+        """Ids of every account's folders with that name, or that special use when it
+        starts with a backslash (retention rules)."""
+
+    @abstractmethod
+    async def expunge_older(self, folder_id: int, before: float, limit: int) -> int:
+        """Expunge at most ``limit`` messages with an internal date before ``before``
+        (lowest UIDs first); returns how many went."""
+
+    @abstractmethod
+    async def acquire_lock(self, account: str, holder: str, ttl: float) -> bool:
+        """Take the lock named ``account`` for ``ttl`` seconds unless someone else holds it
+        unexpired (the holder itself re-takes it)."""
+
+    @abstractmethod
+    async def refresh_lock(self, account: str, holder: str, ttl: float) -> bool:
+        """Extend a lock still held by ``holder``."""
+
+    @abstractmethod
+    async def release_lock(self, account: str, holder: str) -> None: ...
 
     # -- suppression list ----------------------------------------------------------------
 

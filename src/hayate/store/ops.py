@@ -13,8 +13,10 @@ SQLite, so concurrent deliveries from any number of tasks or processes get disti
 in commit order, without gaps.
 
 Lock order (PostgreSQL row locks), to keep transactions from deadlocking one another:
-messages, then mailboxes, then accounts; a batch takes one address after the other in
-ascending order.
+mailboxes (several in ascending id), then messages, then accounts; a batch takes one
+address after the other in ascending order. Every transaction that changes a folder's
+messages locks its mailbox row first (that is also where it takes the next modseq), so
+changes to one folder are serialized and commit in modseq order.
 
 Alias expansion (:func:`expand`). For each address, in this order: an exact alias rewrites
 it to its targets; else a local account keeps it; else a catch-all ``@domain`` alias
@@ -34,6 +36,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from hayate.store.addresses import catch_all_of, join_flags, split_flags
 from hayate.store.base import (
+    DEFAULT_FOLDERS,
     INBOX,
     Account,
     AccountExists,
@@ -134,18 +137,27 @@ def add_account(
     )
     if not res.rows:
         raise AccountExists(address)
-    yield from _insert_mailbox(int(res.rows[0][0]), INBOX, None, now)
+    account_id = int(res.rows[0][0])
+    # INBOX and the default folders, with consecutive UIDVALIDITY values from now on.
+    first = _uidvalidity(now)
+    folders = ((INBOX, None), *DEFAULT_FOLDERS)
+    yield Query(
+        "INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq,"
+        " special_use, subscribed) VALUES (?, ?, ?, 1, 1, ?, ?)",
+        many=tuple(
+            (account_id, name, first + i, use, True) for i, (name, use) in enumerate(folders)
+        ),
+    )
+    yield Query(
+        "UPDATE accounts SET uidvalidity_last = ?, folders_ready = ? WHERE id = ?",
+        (first + len(folders) - 1, True, account_id),
+    )
     return Account(address, now, quota_bytes, 0, False)
 
 
 def delete_account(address: str) -> Op[bool]:
-    # Messages, then mailboxes, then the account (the lock order); the cascade from the
-    # account removes whatever a concurrent delivery added meanwhile.
-    yield Query(
-        "DELETE FROM messages WHERE mailbox_id IN (SELECT m.id FROM mailboxes m"
-        " JOIN accounts a ON a.id = m.account WHERE a.address = ?)",
-        (address,),
-    )
+    # Mailboxes first (the lock order): once they are locked no other transaction can be
+    # changing their messages, and the cascade from the account removes everything.
     yield Query(
         "UPDATE mailboxes SET uidnext = uidnext"
         " WHERE account = (SELECT id FROM accounts WHERE address = ?)",
@@ -296,10 +308,31 @@ def _uidvalidity(now: float) -> int:
     return max(1, int(now) % 0xFFFFFFFF)
 
 
-def _insert_mailbox(
+def next_uidvalidity(account_id: int, now: float) -> Op[int]:
+    """A UIDVALIDITY for a new folder of the account: now in seconds, or one more than the
+    last one it gave when that is not lower (two folders made in one second differ).
+    Locks the account row."""
+    value = _uidvalidity(now)
+    res = yield Query(
+        "UPDATE accounts SET uidvalidity_last = CASE WHEN uidvalidity_last < ? THEN ?"
+        " ELSE uidvalidity_last + 1 END WHERE id = ? RETURNING uidvalidity_last",
+        (value, value, account_id),
+    )
+    if not res.rows:
+        raise StoreError(f"account #{account_id} vanished")
+    return int(res.rows[0][0])
+
+
+def insert_mailbox(
     account_id: int, name: str, special_use: str | None, now: float
-) -> Op[MailboxInfo | None]:
-    uidvalidity = _uidvalidity(now)
+) -> Op[tuple[int, MailboxInfo] | None]:
+    """A new empty folder (id, info), or None when the name is taken."""
+    res = yield Query(
+        "SELECT 1 FROM mailboxes WHERE account = ? AND name = ?", (account_id, name)
+    )
+    if res.rows:
+        return None
+    uidvalidity = yield from next_uidvalidity(account_id, now)
     res = yield Query(
         "INSERT INTO mailboxes (account, name, uidvalidity, uidnext, highestmodseq,"
         " special_use, subscribed) VALUES (?, ?, ?, 1, 1, ?, ?)"
@@ -308,7 +341,7 @@ def _insert_mailbox(
     )
     if not res.rows:
         return None
-    return MailboxInfo(name, uidvalidity, 1, 1, special_use, True)
+    return int(res.rows[0][0]), MailboxInfo(name, uidvalidity, 1, 1, special_use, True)
 
 
 def _account_id(address: str) -> Op[int]:
@@ -320,10 +353,10 @@ def _account_id(address: str) -> Op[int]:
 
 def create_mailbox(address: str, name: str, special_use: str | None, now: float) -> Op[MailboxInfo]:
     account_id = yield from _account_id(address)
-    info = yield from _insert_mailbox(account_id, name, special_use, now)
-    if info is None:
+    made = yield from insert_mailbox(account_id, name, special_use, now)
+    if made is None:
         raise MailboxExists(address, name)
-    return info
+    return made[1]
 
 
 def list_mailboxes(address: str) -> Op[list[MailboxInfo]]:
@@ -420,21 +453,37 @@ def count_messages(address: str, mailbox: str) -> Op[int]:
 
 
 def delete_message(address: str, mailbox: str, uid: int) -> Op[bool]:
-    """Remove one message, give its bytes back to the quota and bump HIGHESTMODSEQ."""
+    """Remove one message, give its bytes back to the quota, bump HIGHESTMODSEQ and leave
+    a tombstone of the UID stamped with it."""
     mailbox_id = yield from _mailbox_id(address, mailbox)
+    res = yield Query(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq WHERE id = ?"
+        " RETURNING highestmodseq, account",
+        (mailbox_id,),
+    )
+    if not res.rows:
+        raise NoSuchMailbox(address, mailbox)
+    modseq, account_id = int(res.rows[0][0]) + 1, int(res.rows[0][1])
     res = yield Query(
         "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING size",
         (mailbox_id, uid),
     )
     if not res.rows:
         return False
-    size = int(res.rows[0][0])
-    res = yield Query(
-        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING account",
-        (mailbox_id,),
-    )
+    yield Query("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, mailbox_id))
     yield Query(
-        "UPDATE accounts SET used_bytes = used_bytes - ? WHERE id = ?",
-        (size, int(res.rows[0][0])),
+        "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+        (mailbox_id, uid, modseq),
     )
+    yield from release_bytes(account_id, int(res.rows[0][0]))
     return True
+
+
+def release_bytes(account_id: int, size: int) -> Op[None]:
+    """Give ``size`` bytes back to the account's quota (never below zero)."""
+    if size:
+        yield Query(
+            "UPDATE accounts SET used_bytes = CASE WHEN used_bytes > ? THEN used_bytes - ?"
+            " ELSE 0 END WHERE id = ?",
+            (size, size, account_id),
+        )

@@ -24,6 +24,24 @@ Tables (version 2, deliverability):
   stream, attempts, bounce_kind, reason)``: one row per :class:`hayate.core.events.DeliveryEvent`
   (``recipient`` lower-cased); indexes on (recipient, time), (time) and (queue_id).
 
+Version 3 (mailboxes served over IMAP and POP3):
+
+- ``accounts.uidvalidity_last``: the last UIDVALIDITY given to a folder of the account, so
+  a folder deleted and created again in the same second still gets a new one;
+  ``accounts.folders_ready``: the default folders (INBOX, Drafts, Sent, Trash, Junk,
+  Archive) were created (accounts made before version 3 get them on first use).
+- ``mailboxes.recent_uid``: the lowest UID still \\Recent (RFC 3501): the first read-write
+  SELECT claims everything from it on.
+- ``expunged(mailbox_id, uid, modseq)``: a tombstone per expunged UID with the modseq of its
+  expunge, for CONDSTORE/QRESYNC (``VANISHED``) and other sessions' EXPUNGE updates.
+- ``mailbox_locks(account, holder, expires)``: the POP3 maildrop lock (RFC 1939), one row
+  per locked account address, taken over once ``expires`` has passed.
+- indexes ``messages (mailbox_id, modseq)`` (changes since a modseq),
+  ``messages (mailbox_id, uid, modseq, internaldate, size, flags)`` (everything but the
+  body: STATUS counts, UID lists and metadata scans read the index alone instead of rows
+  that hold the bodies, 10x less I/O on SQLite) and ``mailboxes (special_use)`` (retention
+  rules naming a special use).
+
 A later issue adds a migration by appending to :data:`MIGRATIONS` (never edit an applied
 one). Statements are written once with ``{pk}``, ``{int}``, ``{real}``, ``{blob}`` and
 ``{bool}`` standing for the column types that differ between SQLite and PostgreSQL, and
@@ -177,6 +195,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX events_recipient_time ON events (recipient, time)",
             "CREATE INDEX events_time ON events (time)",
             "CREATE INDEX events_queue_id ON events (queue_id)",
+        ),
+    ),
+    Migration(
+        3,
+        "mailbox service: tombstones, recent, uidvalidity counter, POP3 locks",
+        (
+            "ALTER TABLE accounts ADD COLUMN uidvalidity_last {int} NOT NULL DEFAULT 0",
+            "ALTER TABLE accounts ADD COLUMN folders_ready {bool} NOT NULL DEFAULT FALSE",
+            """UPDATE accounts SET uidvalidity_last = (
+                SELECT coalesce(max(m.uidvalidity), 0) FROM mailboxes m
+                WHERE m.account = accounts.id)""",
+            "ALTER TABLE mailboxes ADD COLUMN recent_uid {int} NOT NULL DEFAULT 1",
+            "CREATE INDEX mailboxes_special_use ON mailboxes (special_use)",
+            "CREATE INDEX messages_modseq ON messages (mailbox_id, modseq)",
+            """CREATE INDEX messages_meta
+                ON messages (mailbox_id, uid, modseq, internaldate, size, flags)""",
+            """CREATE TABLE expunged (
+                mailbox_id {int} NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+                uid {int} NOT NULL,
+                modseq {int} NOT NULL,
+                PRIMARY KEY (mailbox_id, uid)
+            )""",
+            "CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq)",
+            """CREATE TABLE mailbox_locks (
+                account TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires {real} NOT NULL
+            )""",
         ),
     ),
 )

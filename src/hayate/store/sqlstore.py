@@ -1,5 +1,6 @@
 """The :class:`Store` interface implemented once over SQL: checks arguments, hashes passwords,
-and runs the transactions of ``hayate.store.ops`` through the engine's ``_run``.
+and runs the transactions of ``hayate.store.ops`` (and of ``folder_ops``/``mailbox_ops`` for
+the mailbox service, ``suppression_ops``, ``event_ops``) through the engine's ``_run``.
 
 An engine subclass supplies the connection handling: ``create``, ``close`` and ``_run``,
 which drives one op inside one transaction (a write transaction when ``write`` is true).
@@ -9,11 +10,12 @@ Passwords are hashed before the transaction starts, so no lock is held while arg
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 
 from hayate.core.events import DeliveryEvent
 from hayate.core.seams import Clock, SystemClock
-from hayate.store import event_ops, ops, suppression_ops
+from hayate.store import event_ops, folder_ops, mailbox_ops, ops, suppression_ops
 from hayate.store.addresses import (
     domain_of,
     join_flags,
@@ -28,11 +30,18 @@ from hayate.store.base import (
     SUPPRESSION_SOURCES,
     Account,
     Alias,
+    FlagMode,
+    FolderChanges,
+    FolderCounts,
+    FolderRecord,
     InvalidAddress,
     MailboxInfo,
+    MessageRow,
+    NoSuchAccount,
     Store,
     StoredMessage,
     Suppression,
+    UidRanges,
 )
 from hayate.store.passwords import Passwords
 from hayate.store.schema import Dialect
@@ -205,6 +214,177 @@ class SqlStore(Store):
     async def delete_message(self, address: str, mailbox: str, uid: int) -> bool:
         addr, box = normalize_address(address), normalize_mailbox(mailbox)
         return await self._run(lambda: ops.delete_message(addr, box, uid), write=True)
+
+    # -- the mailbox service ---------------------------------------------------------------
+
+    async def open_folders(self, address: str) -> int:
+        addr = normalize_address(address)
+        state = await self._run(lambda: folder_ops.account_state(addr), write=False)
+        if state is None:
+            raise NoSuchAccount(addr)
+        account_id, ready = state
+        if not ready:
+            now = self.clock.now()
+            await self._run(
+                lambda: folder_ops.ensure_default_folders(account_id, now), write=True
+            )
+        return account_id
+
+    async def account_quota(self, address: str) -> tuple[int, int] | None:
+        try:
+            addr = normalize_address(address)
+        except InvalidAddress:
+            return None
+        return await self._run(lambda: folder_ops.account_quota(addr), write=False)
+
+    async def list_folders(self, account_id: int) -> list[FolderRecord]:
+        return await self._run(lambda: folder_ops.list_folders(account_id), write=False)
+
+    async def get_folder(self, account_id: int, name: str) -> FolderRecord | None:
+        return await self._run(lambda: folder_ops.get_folder(account_id, name), write=False)
+
+    async def create_folder(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> FolderRecord:
+        now = self.clock.now()
+        return await self._run(
+            lambda: folder_ops.create_folder(account_id, name, special_use, now), write=True
+        )
+
+    async def delete_folder(self, account_id: int, name: str) -> None:
+        await self._run(lambda: folder_ops.delete_folder(account_id, name), write=True)
+
+    async def rename_folder(self, account_id: int, old: str, new: str) -> None:
+        now = self.clock.now()
+        await self._run(lambda: folder_ops.rename_folder(account_id, old, new, now), write=True)
+
+    async def subscribe_folder(self, account_id: int, name: str, subscribed: bool) -> bool:
+        return await self._run(
+            lambda: folder_ops.subscribe_folder(account_id, name, subscribed), write=True
+        )
+
+    async def folder_status(self, account_id: int, name: str) -> FolderCounts | None:
+        return await self._run(lambda: folder_ops.folder_status(account_id, name), write=False)
+
+    async def folder_versions(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        if not folder_ids:
+            return {}
+        ids = list(folder_ids)
+        return await self._run(lambda: folder_ops.folder_versions(ids), write=False)
+
+    async def folder_uids(self, folder_id: int) -> array[int]:
+        dialect = self.dialect.name
+        return await self._run(lambda: mailbox_ops.folder_uids(folder_id, dialect), write=False)
+
+    async def folder_messages(
+        self,
+        folder_id: int,
+        uids: UidRanges | None = None,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        bodies: bool = False,
+    ) -> list[MessageRow]:
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be 1 or more")
+        return await self._run(
+            lambda: mailbox_ops.folder_messages(folder_id, uids, after, limit, bodies),
+            write=False,
+        )
+
+    async def folder_bodies(self, folder_id: int, uids: Sequence[int]) -> dict[int, bytes]:
+        if not uids:
+            return {}
+        wanted = list(uids)
+        return await self._run(lambda: mailbox_ops.folder_bodies(folder_id, wanted), write=False)
+
+    async def folder_changes(self, folder_id: int, modseq: int) -> FolderChanges | None:
+        return await self._run(lambda: mailbox_ops.folder_changes(folder_id, modseq), write=False)
+
+    async def first_unseen(self, folder_id: int) -> int | None:
+        return await self._run(lambda: mailbox_ops.first_unseen(folder_id), write=False)
+
+    async def claim_recent(self, folder_id: int) -> int | None:
+        return await self._run(lambda: mailbox_ops.claim_recent(folder_id), write=True)
+
+    async def append_message(
+        self,
+        account_id: int,
+        name: str,
+        data: bytes,
+        flags: tuple[str, ...] = (),
+        internaldate: float | None = None,
+    ) -> tuple[int, int]:
+        join_flags(flags)  # refuse bad flags before the transaction
+        when = self.clock.now() if internaldate is None else internaldate
+        body = bytes(data)
+        return await self._run(
+            lambda: mailbox_ops.append_message(account_id, name, body, flags, when), write=True
+        )
+
+    async def store_flags(
+        self,
+        account_id: int,
+        folder_id: int,
+        uids: UidRanges,
+        mode: FlagMode,
+        flags: tuple[str, ...],
+        unchanged_since: int | None = None,
+    ) -> tuple[list[StoredMessage], list[int]]:
+        join_flags(flags)
+        if mode not in ("set", "add", "remove"):
+            raise ValueError(f"flag mode must be set, add or remove, not {mode!r}")
+        return await self._run(
+            lambda: mailbox_ops.store_flags(
+                account_id, folder_id, uids, mode, flags, unchanged_since
+            ),
+            write=True,
+        )
+
+    async def expunge(
+        self, account_id: int, folder_id: int, uids: UidRanges | None = None
+    ) -> list[int]:
+        return await self._run(
+            lambda: mailbox_ops.expunge(account_id, folder_id, uids), write=True
+        )
+
+    async def copy_messages(
+        self, account_id: int, folder_id: int, uids: UidRanges, target: str, *, move: bool
+    ) -> tuple[int, list[tuple[int, int]]]:
+        return await self._run(
+            lambda: mailbox_ops.copy_messages(account_id, folder_id, uids, target, move),
+            write=True,
+        )
+
+    async def find_folders(self, name_or_special_use: str) -> list[int]:
+        if name_or_special_use.startswith("\\"):
+            use: str | None = name_or_special_use
+            name: str | None = None
+        else:
+            use, name = None, normalize_mailbox(name_or_special_use)
+        return await self._run(lambda: folder_ops.find_folders(name, use), write=False)
+
+    async def expunge_older(self, folder_id: int, before: float, limit: int) -> int:
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        return await self._run(
+            lambda: mailbox_ops.expunge_older(folder_id, before, limit), write=True
+        )
+
+    async def acquire_lock(self, account: str, holder: str, ttl: float) -> bool:
+        now = self.clock.now()
+        return await self._run(
+            lambda: folder_ops.acquire_lock(account, holder, now, ttl), write=True
+        )
+
+    async def refresh_lock(self, account: str, holder: str, ttl: float) -> bool:
+        now = self.clock.now()
+        return await self._run(
+            lambda: folder_ops.refresh_lock(account, holder, now, ttl), write=True
+        )
+
+    async def release_lock(self, account: str, holder: str) -> None:
+        await self._run(lambda: folder_ops.release_lock(account, holder), write=True)
 
     # -- suppression list ----------------------------------------------------------------
 

@@ -21,18 +21,27 @@ from hayate.store.sqlstore import SqlStore
 MESSAGE = b"From: a@remote.example\r\nSubject: caf\xc3\xa9\r\n\r\nbody\x00\xff line\r\n"
 
 
-async def test_new_account_has_an_empty_inbox(store: SqlStore, clock: FakeClock) -> None:
+async def test_new_account_has_an_empty_inbox_and_the_default_folders(
+    store: SqlStore, clock: FakeClock
+) -> None:
     await store.add_account("amy@example.com", "pw")
-    [inbox] = await store.list_mailboxes("amy@example.com")
-    assert inbox == MailboxInfo("INBOX", int(clock.now()), 1, 1, None, True)
+    now = int(clock.now())
+    assert await store.list_mailboxes("amy@example.com") == [
+        MailboxInfo("INBOX", now, 1, 1, None, True),
+        MailboxInfo("Archive", now + 5, 1, 1, "\\Archive", True),
+        MailboxInfo("Drafts", now + 1, 1, 1, "\\Drafts", True),
+        MailboxInfo("Junk", now + 4, 1, 1, "\\Junk", True),
+        MailboxInfo("Sent", now + 2, 1, 1, "\\Sent", True),
+        MailboxInfo("Trash", now + 3, 1, 1, "\\Trash", True),
+    ]
     assert await store.count_messages("amy@example.com") == 0
     assert await store.list_messages("amy@example.com") == []
 
 
 async def test_more_mailboxes(store: SqlStore) -> None:
     await store.add_account("amy@example.com", "pw")
-    sent = await store.create_mailbox("amy@example.com", "Sent", "\\Sent")
-    await store.create_mailbox("amy@example.com", "Archive", "\\Archive")
+    sent = await store.create_mailbox("amy@example.com", "Sent Items", "\\Sent")
+    await store.create_mailbox("amy@example.com", "Lists")
     assert sent.special_use == "\\Sent" and sent.uidnext == 1
     with pytest.raises(MailboxExists):
         await store.create_mailbox("amy@example.com", "Sent")
@@ -41,7 +50,8 @@ async def test_more_mailboxes(store: SqlStore) -> None:
     with pytest.raises(NoSuchAccount):
         await store.create_mailbox("ghost@example.com", "Sent")
     names = [m.name for m in await store.list_mailboxes("amy@example.com")]
-    assert names == ["INBOX", "Archive", "Sent"]
+    assert names == ["INBOX", "Archive", "Drafts", "Junk", "Lists", "Sent", "Sent Items",
+                     "Trash"]
     assert await store.deliver("amy@example.com", b"copy", mailbox="Sent") == 1
     assert await store.deliver("amy@example.com", b"in", mailbox="inbox") == 1
 
@@ -60,7 +70,7 @@ async def test_deliver_fetch_list_count(store: SqlStore, clock: FakeClock) -> No
         StoredMessage(2, 3, 1234.5, 6, ("\\Seen", "$Label")),
     ]
     assert await store.count_messages("amy@example.com") == 2
-    [inbox] = await store.list_mailboxes("amy@example.com")
+    inbox = (await store.list_mailboxes("amy@example.com"))[0]
     assert (inbox.uidnext, inbox.highestmodseq) == (3, 3)
     account = await store.get_account("amy@example.com")
     assert account is not None and account.used_bytes == len(MESSAGE) + 6
@@ -90,7 +100,7 @@ async def test_delete_message(store: SqlStore) -> None:
     assert [m.uid for m in await store.list_messages("amy@example.com")] == [1, 3]
     account = await store.get_account("amy@example.com")
     assert account is not None and account.used_bytes == 3 + 6
-    [inbox] = await store.list_mailboxes("amy@example.com")
+    inbox = (await store.list_mailboxes("amy@example.com"))[0]
     assert inbox.highestmodseq == 5  # three deliveries and one deletion
     # UIDs are never reused.
     assert await store.deliver("amy@example.com", b"four") == 4
@@ -205,12 +215,13 @@ async def test_concurrent_deliveries_respect_the_quota(store: SqlStore) -> None:
 async def test_delete_account_removes_its_mailboxes_and_messages(store: SqlStore) -> None:
     await store.add_account("amy@example.com", "pw")
     await store.add_account("bob@example.com", "pw")
-    await store.create_mailbox("amy@example.com", "Sent", "\\Sent")
+    await store.create_mailbox("amy@example.com", "Lists", None)
     await store.deliver("amy@example.com", b"1")
     await store.deliver("amy@example.com", b"2", mailbox="Sent")
+    await store.deliver("amy@example.com", b"4", mailbox="Lists")
     await store.deliver("bob@example.com", b"3")
     assert await store.delete_account("amy@example.com") is True
-    assert (await raw_rows(store, "SELECT count(*) FROM mailboxes"))[0][0] == 1
+    assert (await raw_rows(store, "SELECT count(*) FROM mailboxes"))[0][0] == 6  # bob's
     assert (await raw_rows(store, "SELECT count(*) FROM messages"))[0][0] == 1
     with pytest.raises(NoSuchAccount):
         await store.list_mailboxes("amy@example.com")
