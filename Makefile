@@ -34,6 +34,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.dkim
 	$(BIN)/python -m bench.queue_memory
+	$(BIN)/python -m bench.imap
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
