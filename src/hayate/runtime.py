@@ -62,6 +62,9 @@ log = logging.getLogger("hayate.runtime")
 class MailServer(Protocol):
     """An IMAP or POP3 listener as the runtime sees it."""
 
+    @property
+    def stats(self) -> object: ...
+
     async def close(self) -> None: ...
 
 
@@ -93,6 +96,8 @@ class WorkerStats:
     active: int = 0
     spool_commits: int = 0
     smtp: dict[str, int] = field(default_factory=dict)
+    imap: dict[str, int] = field(default_factory=dict)
+    pop3: dict[str, int] = field(default_factory=dict)
 
 
 class Worker:
@@ -155,7 +160,7 @@ class Worker:
             self.store, cfg.local_domains, cfg.policy, bounce_domain=cfg.bounces.domain
         )
         self.smtp_servers: list[SmtpServer] = []
-        self.mail_servers: list[MailServer] = []  # IMAP and POP3 listeners
+        self.mail_servers: list[tuple[str, MailServer]] = []  # ("imap" | "pop3", listener)
         self.watcher: FolderWatcher | None = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -240,10 +245,10 @@ class Worker:
                     tls=tls,
                     mailbox=self.cfg.mailbox,
                     max_literal=self.cfg.limits.max_message_size,
+                    auth_failure_delay=self.cfg.mailbox.auth_failure_delay,
                 )
-                self.mail_servers.append(
-                    await start_imap_server(imap_settings, self.store, self.watcher, sock=sock)
-                )
+                imap = await start_imap_server(imap_settings, self.store, self.watcher, sock=sock)
+                self.mail_servers.append(("imap", imap))
         for name in ("pop3", "pop3s"):
             sock = self.sockets.get(name)
             if sock is None:
@@ -256,7 +261,8 @@ class Worker:
                 tls=tls,
                 mailbox=self.cfg.mailbox,
             )
-            self.mail_servers.append(await start_pop3_server(pop3_settings, self.store, sock=sock))
+            pop3 = await start_pop3_server(pop3_settings, self.store, sock=sock)
+            self.mail_servers.append(("pop3", pop3))
 
     async def _retention_sweeps(self) -> None:
         """Worker 0 applies the ``[[mailbox.retention]]`` rules soon after start, then hourly."""
@@ -276,9 +282,11 @@ class Worker:
         s = self.scheduler.stats
         smtp: dict[str, int] = {}
         for server in self.smtp_servers:
-            for key, value in vars(server.stats).items():
-                if isinstance(value, int):
-                    smtp[key] = smtp.get(key, 0) + value
+            _add_counters(smtp, server.stats)
+        imap: dict[str, int] = {}
+        pop3: dict[str, int] = {}
+        for kind, mail_server in self.mail_servers:
+            _add_counters(imap if kind == "imap" else pop3, mail_server.stats)
         return WorkerStats(
             pid=os.getpid(),
             accepted=self.ingest.accepted,
@@ -290,6 +298,8 @@ class Worker:
             active=self.scheduler.active,
             spool_commits=self.spool.committer.commits,
             smtp=smtp,
+            imap=imap,
+            pop3=pop3,
         )
 
     async def _publish_stats(self) -> None:
@@ -305,7 +315,7 @@ class Worker:
     async def stop(self) -> None:
         for server in self.smtp_servers:
             server.close()
-        for mail_server in self.mail_servers:
+        for _, mail_server in self.mail_servers:
             await mail_server.close()
         if self.watcher is not None:
             await self.watcher.stop()
@@ -321,6 +331,13 @@ class Worker:
             self.warmup.close()
         await self.store.close()
         self.spool.close()
+
+
+def _add_counters(total: dict[str, int], stats: object) -> None:
+    """Add a listener's integer counters (the fields of its stats object) into ``total``."""
+    for key, value in vars(stats).items():
+        if isinstance(value, int):
+            total[key] = total.get(key, 0) + value
 
 
 def _write_json(target: Path, value: object) -> None:

@@ -53,7 +53,6 @@ from hayate.store.base import Store
 log = logging.getLogger("hayate.pop3")
 
 PAUSE_ABOVE = 64 * 1024  # buffered, unparsed bytes while an event is served
-DEFAULT_AUTH_FAILURE_DELAY = 1.0
 CLEANUP_WAIT = 10.0  # seconds close() waits for sessions to release their locks
 CLOSE_GRACE = 5.0  # seconds a closing connection gets to finish (TLS close_notify), then abort
 
@@ -67,7 +66,7 @@ class Pop3ServerSettings:
     tls: ssl.SSLContext | None = None  # STLS on pop3, required for pop3s
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     # Seconds before "-ERR [AUTH] Authentication failed."; None: ``[mailbox]
-    # auth_failure_delay`` when the config has that key, else DEFAULT_AUTH_FAILURE_DELAY.
+    # auth_failure_delay``.
     auth_failure_delay: float | None = None
     lock_ttl: float = 60.0  # the maildrop lock's time to live, refreshed every third of it
     max_connections: int = 1000  # per listener and process
@@ -77,8 +76,7 @@ class Pop3ServerSettings:
     def failure_delay(self) -> float:
         if self.auth_failure_delay is not None:
             return self.auth_failure_delay
-        configured = getattr(self.mailbox, "auth_failure_delay", None)
-        return DEFAULT_AUTH_FAILURE_DELAY if configured is None else float(configured)
+        return self.mailbox.auth_failure_delay
 
     def machine_config(self) -> MachineConfig:
         if self.implicit_tls and self.tls is None:
