@@ -35,6 +35,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.dkim
 	$(BIN)/python -m bench.queue_memory
 	$(BIN)/python -m bench.imap
+	$(BIN)/python -m bench.imap_large
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
