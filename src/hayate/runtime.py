@@ -362,9 +362,7 @@ def ingest_filters(cfg: Config, resolver: CachingResolver) -> list[IngestFilter]
     if cfg.dkim.sign:
         keys = DkimKeyStore(cfg.dkim_dir)
         keys.reload()
-        from hayate.auth._sign_experiment import choose
-
-        filters.append(DkimSigningFilter(cfg.dkim, keys, rsa_signer=choose()))
+        filters.append(DkimSigningFilter(cfg.dkim, keys))
     return filters
 
 
