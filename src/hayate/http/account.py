@@ -189,23 +189,28 @@ def account_router(
         problem = password_problem(new_password, settings.max_password_length)
         if problem is not None:
             return _error(400, problem)
+        # Counted before the check, taken back on success: parallel guesses cannot all get
+        # past the limit while the first ones are still being checked.
+        by_address.note_failure(address)
+        by_client.note_failure(client)
         try:
             opened = await store.get()
             account = await opened.authenticate(address, current)
             if account is None:
-                by_address.note_failure(address)
-                by_client.note_failure(client)
                 log.info("password change for %r from %s refused: wrong credentials",
                          address[:320], client)
                 await asyncio.sleep(settings.failure_delay)
                 return _error(401, "wrong address or password", {"WWW-Authenticate": REALM})
             changed = await opened.set_password(account.address, new_password)
         except StoreError:
+            by_address.forgive(address)
+            by_client.forgive(client)
             log.exception("password change for %r: store failure", address[:320])
             return _error(503, "the account store is unavailable; try again later")
         if not changed:  # deleted between the two statements
             return _error(401, "wrong address or password", {"WWW-Authenticate": REALM})
         by_address.reset(address)
+        by_client.forgive(client)
         log.info("password changed for %s from %s", account.address, client)
         return JSONResponse({"status": "password changed", "address": account.address})
 

@@ -2,7 +2,9 @@
 
 ``FailureLimiter(max_failures, window, clock)``: after ``max_failures`` failures of a key
 within ``window`` seconds, :meth:`retry_after` says how long until the oldest of them leaves
-the window; :meth:`reset` forgets a key (after a success). Memory is bounded: at most
+the window; :meth:`reset` forgets a key (after a success). A caller counts an attempt as a
+failure *before* checking it and :meth:`forgive` s it on success, so that requests sent in
+parallel cannot all pass the check before the first failure is counted. Memory is bounded: at most
 ``max_keys`` keys are tracked, the least recently failed ones are dropped first.
 """
 
@@ -55,3 +57,11 @@ class FailureLimiter:
 
     def reset(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def forgive(self, key: str) -> None:
+        """Take back the latest failure of ``key`` (an attempt counted up front that passed)."""
+        times = self._failures.get(key)
+        if times:
+            times.pop()
+            if not times:
+                del self._failures[key]

@@ -3,6 +3,7 @@ curl; the store is a real SQLite file and the clock a fake one (for the rate-lim
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -147,3 +148,20 @@ async def test_plaintext_auth_allows_plain_http(
         got = await change(port, tmp_path, f"{ALICE}:old-password",
                            "-H", "X-Forwarded-Proto: http")
         assert got.status == 200
+
+
+async def test_guesses_sent_in_parallel_cannot_pass_the_limit(
+    port: int, store: SqliteStore, tmp_path: Path
+) -> None:
+    # Eight wrong guesses at once: each is counted before its password is checked, so only
+    # the first three (the per-address limit) are checked at all; the rest get 429 at once.
+    folders = [tmp_path / f"client-{i}" for i in range(8)]
+    for folder in folders:
+        folder.mkdir()
+    results = await asyncio.gather(*(
+        change(port, folder, f"{ALICE}:guess-{i}") for i, folder in enumerate(folders)
+    ))
+    statuses = sorted(r.status for r in results)
+    assert statuses.count(401) == FAST.max_failures_per_address
+    assert statuses.count(429) == 8 - FAST.max_failures_per_address
+    assert await store.authenticate(ALICE, "old-password") is not None
