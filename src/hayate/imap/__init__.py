@@ -16,5 +16,6 @@ Protocol layer (sans-I/O, no sockets):
 Sessions and server:
 ``session``   the per-connection state machine over ``hayate.mailbox.model.Mailboxes``
 ``selected``  the selected folder's state (sequence numbers ↔ UIDs, pending updates)
+``keywords``  the keywords in use per folder (SELECT's FLAGS), cached per process
 ``server``    the asyncio server: TLS, STARTTLS, IDLE, literals, timeouts
 """

@@ -13,8 +13,9 @@ Strategy:
 
 Conventions: dates (BEFORE, ON, SINCE) compare the internal date's UTC calendar day, the
 same day INTERNALDATE shows; SENT* compare the day written in the Date field (a message
-without a readable Date matches no SENT* key). ``recent_from`` is the lowest UID that is
-\\Recent in this session (above every UID when none is). Keywords match case-insensitively.
+without a readable Date matches no SENT* key). ``is_recent`` tells whether a UID is \\Recent
+in this session (RECENT, OLD and NEW ask it; a session's recent UIDs need not be one
+range). Keywords match case-insensitively.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Candidate:
 
 
 Test = Callable[[Candidate], bool]
+RecentTest = Callable[[int], bool]  # UID → whether it is \Recent in this session
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +97,20 @@ def uses_modseq(key: SearchKey) -> bool:
 
 async def search(
     mailboxes: Mailboxes, folder: Folder, uids: Sequence[int], key: SearchKey,
-    recent_from: int, now: float,
+    is_recent: RecentTest, now: float,
 ) -> list[int]:
     """The UIDs (ascending) of the messages in ``uids`` that match ``key``."""
-    return (await search_detailed(mailboxes, folder, uids, key, recent_from, now)).uids
+    return (await search_detailed(mailboxes, folder, uids, key, is_recent, now)).uids
 
 
 async def search_detailed(
     mailboxes: Mailboxes, folder: Folder, uids: Sequence[int], key: SearchKey,
-    recent_from: int, now: float,
+    is_recent: RecentTest, now: float,
 ) -> SearchResult:
     """Like ``search``, with the highest modseq of the matches (CONDSTORE)."""
     if not uids:
         return SearchResult([], 0)
-    test = _Compiler(uids, recent_from, now).compile(key)
+    test = _Compiler(uids, is_recent, now).compile(key)
     ranges = _narrow(key, uids)
     if ranges is None:
         ranges = ((uids[0], uids[-1]),)
@@ -212,11 +214,11 @@ def _compare_day(name: str, day: datetime.date, wanted: datetime.date) -> bool:
 
 
 class _Compiler:
-    __slots__ = ("now", "recent_from", "uids")
+    __slots__ = ("is_recent", "now", "uids")
 
-    def __init__(self, uids: Sequence[int], recent_from: int, now: float) -> None:
+    def __init__(self, uids: Sequence[int], is_recent: RecentTest, now: float) -> None:
         self.uids = uids
-        self.recent_from = recent_from
+        self.is_recent = is_recent
         self.now = now
 
     def compile(self, key: SearchKey) -> Test:
@@ -235,13 +237,13 @@ class _Compiler:
         if name in _FLAG_KEYS:
             flag, present = _FLAG_KEYS[name]
             return lambda c: (flag in c.info.flags) is present
-        recent_from = self.recent_from
+        is_recent = self.is_recent
         if name == "RECENT":
-            return lambda c: c.info.uid >= recent_from
+            return lambda c: is_recent(c.info.uid)
         if name == "OLD":
-            return lambda c: c.info.uid < recent_from
+            return lambda c: not is_recent(c.info.uid)
         if name == "NEW":
-            return lambda c: c.info.uid >= recent_from and SEEN not in c.info.flags
+            return lambda c: SEEN not in c.info.flags and is_recent(c.info.uid)
         if name in ("KEYWORD", "UNKEYWORD"):
             wanted = str(value).lower()
             present = name == "KEYWORD"

@@ -13,7 +13,12 @@ State kept per session (RFC 3501 §2.3.1, §7.4.1; RFC 7162 for CONDSTORE/QRESYN
 - ``reported``: flag changes this session already sent itself (its own STORE, the implicit
   \\Seen of a FETCH) by UID → modseq, so the next poll does not send them twice.
 - ``recent``: UID ranges that are \\Recent to this session (claimed from the store with
-  ``Mailboxes.claim_recent`` on a read-write SELECT and whenever new mail shows up).
+  ``Mailboxes.claim_recent`` on a read-write SELECT and whenever new mail shows up), in
+  ascending order; they need not be one range (another session may claim mail in between).
+- ``keywords``: the keywords announced in ``* FLAGS`` (casefolded → spelling): those in use
+  when the folder was selected (``hayate.imap.keywords`` finds them) and
+  every new one seen since. A STORE or poll that brings a new keyword sends ``* FLAGS``
+  and ``PERMANENTFLAGS`` again before its FETCH lines (RFC 3501 §7.2.6), like Dovecot.
 
 Strategies: UID → sequence number by binary search; expunges rebuild the array once per
 batch; a poll that finds nothing costs one query. Nothing here writes to the network: polls
@@ -25,12 +30,21 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from hayate.imap.fetch import flags_of
-from hayate.imap.response import ranges_set
-from hayate.mailbox.model import Folder, Mailboxes, MessageInfo, UidRanges, ranges_of
+from hayate.imap.response import flag_list, ranges_set
+from hayate.mailbox.model import (
+    SYSTEM_FLAGS,
+    Folder,
+    Mailboxes,
+    MessageInfo,
+    UidRanges,
+    ranges_of,
+)
 
 RECENT = "\\Recent"
+_first = itemgetter(0)
 
 
 class SelectedFolder:
@@ -40,6 +54,7 @@ class SelectedFolder:
         "condstore",
         "folder",
         "hidden_expunges",
+        "keywords",
         "modseq",
         "qresync",
         "readonly",
@@ -60,6 +75,7 @@ class SelectedFolder:
         recent_from: int | None = None,
         condstore: bool = False,
         qresync: bool = False,
+        keywords: Iterable[str] = (),
     ) -> None:
         self.folder = folder
         self.uids = uids if isinstance(uids, array) else array("I", uids)
@@ -73,6 +89,32 @@ class SelectedFolder:
             self.recent.append((recent_from, self.uids[-1]))
         self.condstore = condstore
         self.qresync = qresync
+        self.keywords: dict[str, str] = {}
+        for keyword in keywords:
+            self.keywords.setdefault(keyword.casefold(), keyword)
+
+    # ------------------------------------------------------------------ flags
+
+    def flags_response(self) -> bytes:
+        """``* FLAGS (...)`` and ``* OK [PERMANENTFLAGS (...)]``: the system flags and the
+        known keywords; a read-write folder also allows new keywords (``\\*``)."""
+        listed = [*SYSTEM_FLAGS, *sorted(self.keywords.values())]
+        lines = b"* FLAGS " + flag_list(listed) + b"\r\n"
+        if self.readonly:
+            return lines + b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n"
+        return lines + b"* OK [PERMANENTFLAGS " + flag_list([*listed, "\\*"]) + \
+            b"] Flags permitted.\r\n"
+
+    def learn_keywords(self, infos: Iterable[MessageInfo]) -> bool:
+        """Note the keywords of ``infos``; True when one was not announced yet."""
+        known = self.keywords
+        learned = False
+        for info in infos:
+            for flag in info.flags:
+                if not flag.startswith("\\") and flag.casefold() not in known:
+                    known[flag.casefold()] = flag
+                    learned = True
+        return learned
 
     # ------------------------------------------------------------------ lookups
 
@@ -93,7 +135,10 @@ class SelectedFolder:
         return None
 
     def is_recent(self, uid: int) -> bool:
-        return any(first <= uid <= last for first, last in self.recent)
+        """Whether ``uid`` is \\Recent in this session."""
+        recent = self.recent
+        index = bisect_right(recent, uid, key=_first) - 1
+        return index >= 0 and uid <= recent[index][1]
 
     def recent_count(self) -> int:
         uids = self.uids
@@ -199,6 +244,8 @@ class SelectedFolder:
             elif reported.get(info.uid) != info.modseq and info.uid not in hidden:
                 updated.append(info)
         reported.clear()
+        if self.learn_keywords(info for info in changes.changed if info.uid not in dead):
+            out.append(self.flags_response())
         if new:
             await self._claim_recent(mailboxes, new)
             self.uids.extend(new)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 from hayate import __version__
 from hayate.config import MailboxConfig
 from hayate.imap import commands as C
+from hayate.imap.keywords import KEYWORDS, KeywordCache
 from hayate.imap.response import quoted, tagged
 from hayate.imap.selected import SelectedFolder
 from hayate.mailbox.model import (
@@ -44,6 +45,7 @@ from hayate.mailbox.model import (
     Mailboxes,
     OverQuota,
 )
+from hayate.mailbox.sessions import SESSIONS, SessionCounter
 from hayate.store.base import Store, StoreError
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ PRE_LOGIN_CAPS = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
 POST_LOGIN_CAPS = (
     "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE SORT UNSELECT NAMESPACE UIDPLUS MOVE "
     "SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
-    "LIST-EXTENDED LIST-STATUS CHILDREN ESEARCH STATUS=SIZE"
+    "LIST-EXTENDED LIST-STATUS CHILDREN ESEARCH STATUS=SIZE BINARY"
 )
 ENABLEABLE = ("CONDSTORE", "QRESYNC")
 
@@ -109,13 +111,13 @@ class SessionContext:
     stats: ImapStats
     starttls_available: bool
     auth_failure_delay: float = 1.0
-    # Logged-in sessions per account, shared by every IMAP listener of this process.
-    per_user: dict[str, int] = field(default_factory=lambda: SESSIONS_PER_USER)
+    # Logged-in sessions per account, shared by every IMAP and POP3 listener of this process.
+    sessions: SessionCounter = field(default_factory=lambda: SESSIONS)
+    # The keywords in use per folder (SELECT's FLAGS), shared by the sessions of this process.
+    keywords: KeywordCache = field(default_factory=lambda: KEYWORDS)
 
 
 Handler = Callable[["ImapSession", C.Command], Awaitable[bytes]]
-
-SESSIONS_PER_USER: dict[str, int] = {}  # the process-wide default of SessionContext.per_user
 
 # Which state each command needs.
 ANY_STATE = frozenset({"CAPABILITY", "NOOP", "LOGOUT", "ID"})
@@ -265,12 +267,8 @@ class ImapSession:
         """The connection ended: give back the per-user connection slot."""
         user = self._counted_user
         if user is not None:
-            left = self.ctx.per_user.get(user, 1) - 1
-            if left > 0:
-                self.ctx.per_user[user] = left
-            else:
-                self.ctx.per_user.pop(user, None)
             self._counted_user = None
+            self.ctx.sessions.release(user)
 
     # ------------------------------------------------------------------ helpers
 
@@ -313,9 +311,8 @@ class ImapSession:
             self.count_bad()
             return tagged(tag, "NO", "Authentication failed.", "AUTHENTICATIONFAILED")
         address = account.address
-        if ctx.per_user.get(address, 0) >= ctx.config.max_connections_per_user:
+        if not ctx.sessions.acquire(address, ctx.config.max_connections_per_user):
             return tagged(tag, "NO", "Too many connections for this user.", "LIMIT")
-        ctx.per_user[address] = ctx.per_user.get(address, 0) + 1
         self._counted_user = address
         self.user = address
         self.mailboxes = ctx.mailboxes(address)

@@ -26,7 +26,6 @@ from hayate.imap.selected import SelectedFolder
 from hayate.mailbox.model import (
     HIERARCHY_SEPARATOR,
     SPECIAL_USES,
-    SYSTEM_FLAGS,
     Folder,
     FolderExists,
     FolderNotFound,
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from hayate.imap.session import Handler, ImapSession
 
 SEP = HIERARCHY_SEPARATOR
-FLAGS_LINE = b"* FLAGS (" + " ".join(SYSTEM_FLAGS).encode() + b")\r\n"
-PERMANENT_RW = b"* OK [PERMANENTFLAGS (" + " ".join(SYSTEM_FLAGS).encode() + \
-    b" \\*)] Flags permitted.\r\n"
-PERMANENT_RO = b"* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n"
 
 
 def _is_inbox(name: str) -> bool:
@@ -69,6 +64,7 @@ async def do_select(s: ImapSession, cmd: C.Command) -> bytes:
     except FolderNotFound:
         return tagged(cmd.tag, "NO", f"Mailbox doesn't exist: {cmd.mailbox}", "NONEXISTENT")
     uids = await mb.uids(folder)
+    keywords = await s.ctx.keywords.keywords(mb, folder) if uids else []
     if cmd.readonly:
         status = await mb.status(folder.name)
         recent = min(status.recent, len(uids))
@@ -78,11 +74,11 @@ async def do_select(s: ImapSession, cmd: C.Command) -> bytes:
     sel = SelectedFolder(
         folder, uids, readonly=cmd.readonly, modseq=folder.highestmodseq,
         uidnext=folder.uidnext, recent_from=recent_from, condstore=s.condstore,
-        qresync=s.qresync,
+        qresync=s.qresync, keywords=keywords,
     )
     first_unseen = await mb.first_unseen_uid(folder)
-    out = [FLAGS_LINE, PERMANENT_RO if cmd.readonly else PERMANENT_RW,
-           b"* %d EXISTS\r\n" % sel.exists, b"* %d RECENT\r\n" % sel.recent_count()]
+    out = [sel.flags_response(), b"* %d EXISTS\r\n" % sel.exists,
+           b"* %d RECENT\r\n" % sel.recent_count()]
     if first_unseen is not None:
         seq = sel.seq_of(first_unseen)
         if seq is not None:

@@ -206,6 +206,8 @@ async def do_store(s: ImapSession, cmd: C.Command) -> bytes:
                                             cmd.unchanged_since)
     sel.note_reported(changed)
     _notify(s)
+    if sel.learn_keywords(changed):
+        s.conn.write(sel.flags_response())  # a new keyword: FLAGS before the FETCH lines
     with_uid = cmd.uid or s.qresync
     out: list[bytes] = []
     for info in changed:
@@ -340,10 +342,6 @@ async def do_unselect(s: ImapSession, cmd: C.Command) -> bytes:
 # ---------------------------------------------------------------------- SEARCH / SORT
 
 
-def _recent_from(sel: SelectedFolder) -> int:
-    return sel.recent[0][0] if sel.recent else sel.uidnext
-
-
 async def do_search(s: ImapSession, cmd: C.Command) -> bytes:
     assert isinstance(cmd, C.Search)
     sel = s.sel()
@@ -351,7 +349,7 @@ async def do_search(s: ImapSession, cmd: C.Command) -> bytes:
     if with_modseq:
         _enable_condstore(s)
     found = await search.search_detailed(s.box(), sel.folder, sel.uids, cmd.key,
-                                         _recent_from(sel), time.time())
+                                         sel.is_recent, time.time())
     numbers = found.uids if cmd.uid else [n for n in map(sel.seq_of, found.uids)
                                           if n is not None]
     highest = found.highest_modseq if with_modseq else None
@@ -366,7 +364,7 @@ async def do_sort(s: ImapSession, cmd: C.Command) -> bytes:
     assert isinstance(cmd, C.Sort)
     sel = s.sel()
     found = await sort.sort(s.box(), sel.folder, sel.uids, cmd.criteria, cmd.key,
-                       _recent_from(sel), time.time())
+                            sel.is_recent, time.time())
     uids = [uid for uid in found if sel.seq_of(uid) is not None]
     numbers = uids if cmd.uid else [n for n in map(sel.seq_of, uids) if n is not None]
     s.conn.write(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from hayate.imap.commands import SearchKey
-from hayate.imap.search import BODY_BATCH, METADATA_BATCH, search
+from hayate.imap.search import BODY_BATCH, METADATA_BATCH, RecentTest, search
 from hayate.mailbox import mime
 from hayate.mailbox.mime_address import parse_addresses
 from hayate.mailbox.mime_fields import decode_raw
@@ -71,12 +71,12 @@ async def sort(
     uids: Sequence[int],
     criteria: Sequence[tuple[str, bool]],
     key: SearchKey,
-    recent_from: int,
+    is_recent: RecentTest,
     now: float,
 ) -> list[int]:
     """The UIDs of the messages matching ``key``, in ``criteria`` order ((name, reverse)
     pairs, most significant first)."""
-    matched = await search(mailboxes, folder, uids, key, recent_from, now)
+    matched = await search(mailboxes, folder, uids, key, is_recent, now)
     if not matched:
         return []
     names = [name for name, _ in criteria]

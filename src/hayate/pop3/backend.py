@@ -8,6 +8,10 @@ maildrop") lives in the store through ``MailboxLocks``, so it holds across worke
 and nodes. It has a time to live that the session refreshes while it lives; a process that
 crashed leaves a lock that expires after at most ``lock_ttl`` seconds.
 
+Login counts the session in ``hayate.mailbox.sessions`` (shared with IMAP) before taking the
+lock: an account already holding ``max_sessions_per_user`` sessions in this process is refused
+(``TooManySessions``); :meth:`Pop3Backend.end_session` gives the slot back.
+
 Login also ends \\Recent for the messages it sees, like Dovecot's POP3 (IMAP sessions opened
 later do not show them as recent).
 
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hayate.mailbox.model import DELETED, SEEN, Folder, Mailboxes, ranges_of
+from hayate.mailbox.sessions import SESSIONS, SessionCounter
 from hayate.pop3.maildrop import Maildrop
 from hayate.store.base import Store
 
@@ -61,6 +66,10 @@ class MaildropInUse(Exception):
     """Another session holds the maildrop lock."""
 
 
+class TooManySessions(Exception):
+    """The account holds its most IMAP and POP3 sessions already."""
+
+
 class Pop3Backend:
     """The store side of every POP3 session of one server."""
 
@@ -72,8 +81,12 @@ class Pop3Backend:
         locks: MaildropLocks | None = None,
         lock_ttl: float = 60.0,
         scan_batch: int = 1000,
+        sessions: SessionCounter = SESSIONS,
+        max_sessions_per_user: int = 20,
     ) -> None:
         self.store = store
+        self.sessions = sessions
+        self.max_sessions_per_user = max_sessions_per_user
         if mailboxes is None:
             from hayate.mailbox.service import StoreMailboxes
 
@@ -88,11 +101,22 @@ class Pop3Backend:
         self.scan_batch = scan_batch
 
     async def login(self, username: str, password: str, holder: str) -> OpenMaildrop:
-        """Raises AuthFailed, MaildropInUse, or the store's errors (nothing stays locked)."""
+        """Raises AuthFailed, TooManySessions, MaildropInUse, or the store's errors (nothing
+        stays locked or counted). A successful login holds a session slot: give it back with
+        ``end_session``."""
         account = await self.store.authenticate(username, password)
         if account is None:
             raise AuthFailed(username)
         address = account.address
+        if not self.sessions.acquire(address, self.max_sessions_per_user):
+            raise TooManySessions(address)
+        try:
+            return await self._open(address, holder)
+        except BaseException:
+            self.sessions.release(address)
+            raise
+
+    async def _open(self, address: str, holder: str) -> OpenMaildrop:
         if not await self.locks.acquire(address, holder, self.lock_ttl):
             raise MaildropInUse(address)
         try:
@@ -129,3 +153,7 @@ class Pop3Backend:
 
     async def release(self, address: str, holder: str) -> None:
         await self.locks.release(address, holder)
+
+    def end_session(self, address: str) -> None:
+        """The logged-in session of ``address`` ended: give back its slot."""
+        self.sessions.release(address)

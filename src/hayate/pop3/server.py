@@ -19,6 +19,8 @@ Strategies:
 - One timer per connection: ``pop3_timeout`` since the client last sent or read anything
   (also while it does not read a RETR answer); our own store work never times it out.
 - Connection limit per process (``max_connections``): ``-ERR [SYS/TEMP]`` and close.
+- Sessions per account (``[mailbox] max_connections_per_user``, counted together with IMAP
+  in ``hayate.mailbox.sessions``): a login over it gets ``-ERR [IN-USE]``; the session goes on.
 - An unexpected exception answers ``-ERR [SYS/TEMP] Internal error…``, is logged, and closes
   that connection; the server keeps running.
 - Logger ``hayate.pop3``: one INFO line per closed connection, errors with their context.
@@ -45,6 +47,7 @@ from hayate.pop3.backend import (
     MaildropLocks,
     OpenMaildrop,
     Pop3Backend,
+    TooManySessions,
 )
 from hayate.pop3.events import Close, Event, Fetch, Login, StartTls, Update
 from hayate.pop3.protocol import CLOSED, MachineConfig, Pop3Machine
@@ -99,6 +102,7 @@ class Pop3Stats:
     logins: int = 0
     auth_failures: int = 0
     in_use: int = 0  # logins refused because another session held the maildrop
+    too_many_sessions: int = 0  # logins refused over [mailbox] max_connections_per_user
     messages_retrieved: int = 0
     messages_deleted: int = 0
     timeouts: int = 0
@@ -355,6 +359,11 @@ class Pop3Session(asyncio.Protocol):
             stats.in_use += 1
             m.login_failed(W.IN_USE, counted=False)
             return
+        except TooManySessions:
+            stats.too_many_sessions += 1
+            log.info("refused %r from %s: too many sessions", ev.username[:100], self._peer)
+            m.login_failed(W.TOO_MANY_SESSIONS, counted=False)
+            return
         except Exception as exc:
             self._log_failure("login", exc)
             m.login_failed(W.TEMP_FAILURE, counted=False)
@@ -424,6 +433,7 @@ class Pop3Session(asyncio.Protocol):
         opened = self._opened
         if opened is None:
             return
+        self._backend.end_session(opened.address)
         task = self._loop.create_task(self._cleanup(opened))
         server.cleanups.add(task)
         task.add_done_callback(server.cleanups.discard)
@@ -571,7 +581,10 @@ async def start_pop3_server(
 ) -> Pop3Server:
     """Build and start one listener; the returned object has ``.stats``, ``.port``,
     ``close()``. ``mailboxes``/``locks`` default to the store-backed implementations."""
-    backend = Pop3Backend(store, mailboxes=mailboxes, locks=locks, lock_ttl=settings.lock_ttl)
+    backend = Pop3Backend(
+        store, mailboxes=mailboxes, locks=locks, lock_ttl=settings.lock_ttl,
+        max_sessions_per_user=settings.mailbox.max_connections_per_user,
+    )
     server = Pop3Server(settings, backend)
     await server.start(host, port, sock=sock)
     return server

@@ -68,6 +68,7 @@ PLAINTEXT_DISALLOWED = err(
     "[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
 )
 IN_USE = err("[IN-USE] Mailbox is locked by another POP3 session.")
+TOO_MANY_SESSIONS = err("[IN-USE] Maximum number of connections for this user exceeded.")
 TEMP_FAILURE = err("[SYS/TEMP] Internal error occurred. Refer to server log for more information.")
 LOCK_LOST = err("[SYS/TEMP] Couldn't update POP3 session lock.")
 UPDATE_FAILED = err("[SYS/TEMP] Storage error during logout, nothing was deleted.")

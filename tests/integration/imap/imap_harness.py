@@ -21,6 +21,7 @@ from tests.support.clock import FakeClock
 from tests.support.store import sqlite_store
 
 from hayate.config import MailboxConfig
+from hayate.imap.keywords import KeywordCache
 from hayate.imap.server import ImapServer, ImapServerSettings, start_imap_server
 from hayate.mailbox.service import StoreMailboxes
 from hayate.mailbox.watch import FolderWatcher
@@ -164,6 +165,9 @@ async def imap_server(tmp_path: Path, *, tls: bool = False, quota: int = 0,
             auth_failure_delay=auth_failure_delay,
         )
         server = await start_imap_server(settings, store, watcher)
+        # Every test has its own store, whose first folders have the same ids and (on the
+        # fake clock) UIDVALIDITY: the process-wide keyword cache must not carry over.
+        server.context.keywords = KeywordCache()
         harness = Harness(store, watcher, server, tmp_path)
         try:
             yield harness

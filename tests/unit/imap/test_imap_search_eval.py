@@ -100,11 +100,19 @@ def parse_key(criteria: str) -> SearchKey:
     return command.key
 
 
+def recent_from(first: int) -> S.RecentTest:
+    """UIDs from ``first`` up are \\Recent."""
+    return lambda uid: uid >= first
+
+
+FROM_4 = recent_from(4)
+
+
 async def run(box: SpyMailboxes, criteria: str, *, view: Sequence[int] | None = None,
-              recent_from: int = 4) -> list[int]:
+              recent: S.RecentTest = FROM_4) -> list[int]:
     inbox = await box.folder("INBOX")
     uids = list(await box.uids(inbox)) if view is None else list(view)
-    return await S.search(box, inbox, uids, parse_key(criteria), recent_from, NOW)
+    return await S.search(box, inbox, uids, parse_key(criteria), recent, NOW)
 
 
 CASES = [
@@ -151,7 +159,8 @@ async def test_charset_decoded_strings_search(amy: SpyMailboxes) -> None:
     command = reader.next()
     assert isinstance(command, Search)
     inbox = await amy.folder("INBOX")
-    assert await S.search(amy, inbox, [1, 2, 3, 4, 5], command.key, 6, NOW) == [5]
+    assert await S.search(amy, inbox, [1, 2, 3, 4, 5], command.key, recent_from(6),
+                          NOW) == [5]
 
 
 async def test_only_the_sessions_view_is_searched(amy: SpyMailboxes) -> None:
@@ -194,7 +203,7 @@ async def test_modseq_search_and_highest_modseq(amy: SpyMailboxes) -> None:
     changed, _ = await amy.store_flags(inbox, ((2, 2),), "add", ["\\Seen"])
     [info] = changed
     result = await S.search_detailed(amy, inbox, [1, 2, 3, 4, 5], parse_key(
-        f"MODSEQ {info.modseq}"), 6, NOW)
+        f"MODSEQ {info.modseq}"), recent_from(6), NOW)
     assert result == S.SearchResult([2], info.modseq)
     assert S.uses_modseq(parse_key("OR SEEN MODSEQ 5"))
     assert not S.uses_modseq(parse_key("SEEN"))
@@ -206,9 +215,21 @@ async def test_large_folder_text_search_stays_in_batches(amy: SpyMailboxes) -> N
         await amy.append("INBOX", b"Subject: n%d\r\n\r\n%s\r\n" % (number, word), (), day(5))
     inbox = await amy.folder("INBOX")
     uids = list(await amy.uids(inbox))
-    found = await S.search(amy, inbox, uids, parse_key("BODY needle"), 9999, NOW)
+    found = await S.search(amy, inbox, uids, parse_key("BODY needle"), recent_from(9999),
+                           NOW)
     assert found == [6 + n for n in range(1200) if n % 97 == 0]
     assert amy.largest_batch <= S.BODY_BATCH
+
+
+async def test_recent_old_and_new_follow_every_recent_range(amy: SpyMailboxes) -> None:
+    # UIDs 1:2 and 4:5 are recent to this session; 3 was claimed by another session.
+    def recent(uid: int) -> bool:
+        return uid <= 2 or 4 <= uid <= 5
+
+    assert await run(amy, "RECENT", recent=recent) == [1, 2, 4, 5]
+    assert await run(amy, "OLD", recent=recent) == [3]
+    assert await run(amy, "NEW", recent=recent) == [2, 4, 5]  # UID 1 is \Seen
+    assert await run(amy, "NOT RECENT", recent=recent) == [3]
 
 
 def test_search_response_lines() -> None:

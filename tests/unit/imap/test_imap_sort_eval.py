@@ -56,7 +56,8 @@ async def run(box: StoreMailboxes, arguments: str) -> list[int]:
     assert isinstance(command, Sort), command
     inbox = await box.folder("INBOX")
     uids = list(await box.uids(inbox))
-    return await sort(box, inbox, uids, command.criteria, command.key, 99, day(9))
+    return await sort(box, inbox, uids, command.criteria, command.key,
+                      lambda uid: uid >= 99, day(9))
 
 
 BY_SIZE = [uid for _, uid in sorted((len(d), i + 1) for i, (d, _) in enumerate(MESSAGES))]

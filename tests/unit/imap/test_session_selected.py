@@ -101,7 +101,10 @@ async def test_own_changes_are_not_reported_twice(store: SqliteStore) -> None:
     them = StoreMailboxes(store, USER)
     await them.store_flags(view.folder, ((1, 1),), "add", ["$Later"])
     lines = await view.poll(us, allow_expunge=True)
-    assert lines == [b"* 1 FETCH (UID 1 FLAGS (\\Answered $Later \\Recent))\r\n"]
+    assert lines == [view.flags_response(),  # $Later is a new keyword: FLAGS first
+                     b"* 1 FETCH (UID 1 FLAGS (\\Answered $Later \\Recent))\r\n"]
+    assert view.flags_response().startswith(b"* FLAGS (\\Answered \\Flagged \\Deleted "
+                                            b"\\Seen \\Draft $Later)\r\n")
 
 
 async def test_qresync_and_condstore_forms(store: SqliteStore) -> None:
