@@ -149,9 +149,16 @@ def delete_folder(account_id: int, name: str) -> Op[None]:
     res = yield Query(
         "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", (folder_id,)
     )
-    size = int(res.rows[0][0])
+    yield from release_bytes(account_id, int(res.rows[0][0]))  # the account lock, then
+    # the bodies only this folder's messages reference (the rule of ``hayate.store.ops``);
+    # the foreign key is deferred, so they may go before the messages that cascade away.
+    yield Query(
+        "DELETE FROM message_bodies WHERE id IN (SELECT body_id FROM messages"
+        " WHERE mailbox_id = ?) AND NOT EXISTS (SELECT 1 FROM messages m"
+        " WHERE m.body_id = message_bodies.id AND m.mailbox_id <> ?)",
+        (folder_id, folder_id),
+    )
     yield Query("DELETE FROM mailboxes WHERE id = ?", (folder_id,))
-    yield from release_bytes(account_id, size)
 
 
 def rename_folder(account_id: int, old: str, new: str, now: float) -> Op[None]:

@@ -37,7 +37,7 @@ from hayate.store.base import (
     UidRanges,
 )
 from hayate.store.folder_ops import DELETED, HAS_FLAG, MAX_PARAMS, SEEN, owner
-from hayate.store.ops import Op, Query, release_bytes
+from hayate.store.ops import Op, Query, forget_messages, insert_message
 
 _MESSAGE = "uid, modseq, internaldate, size, flags"
 _CAS_ATTEMPTS = 5
@@ -153,7 +153,11 @@ def folder_messages(
 ) -> Op[list[MessageRow]]:
     """Messages above ``after`` (in ``ranges``), ascending, at most ``limit``: one
     statement per UID-set condition, each asking only for what is still missing."""
-    columns = _MESSAGE + (", body" if bodies else ", NULL")
+    if bodies:
+        source = "messages JOIN message_bodies b ON b.id = body_id"
+        columns = _MESSAGE + ", b.body"
+    else:
+        source, columns = "messages", _MESSAGE + ", NULL"
     out: list[MessageRow] = []
     conditions = _conditions(None if ranges is None else clip_after(ranges, after))
     for condition, params in conditions:
@@ -161,7 +165,7 @@ def folder_messages(
         if want is not None and want <= 0:
             break
         sql = (
-            f"SELECT {columns} FROM messages WHERE mailbox_id = ? AND uid > ?"
+            f"SELECT {columns} FROM {source} WHERE mailbox_id = ? AND uid > ?"
             f" AND {condition} ORDER BY uid"
         )
         args: tuple[Any, ...] = (folder_id, after, *params)
@@ -179,7 +183,8 @@ def folder_bodies(folder_id: int, uids: Sequence[int]) -> Op[dict[int, bytes]]:
     for start in range(0, len(wanted), MAX_PARAMS):
         chunk = tuple(wanted[start : start + MAX_PARAMS])
         res = yield Query(
-            "SELECT uid, body FROM messages WHERE mailbox_id = ? AND uid IN ("
+            "SELECT uid, b.body FROM messages JOIN message_bodies b ON b.id = body_id"
+            " WHERE mailbox_id = ? AND uid IN ("
             + ", ".join("?" * len(chunk)) + ")",
             (folder_id, *chunk),
         )
@@ -281,11 +286,7 @@ def append_message(
         raise NoSuchMailbox(owner(account_id), name)
     folder_id, uidvalidity, uid, modseq = (int(v) for v in res.rows[0])
     yield from reserve_bytes(account_id, len(data))
-    yield Query(
-        "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (folder_id, uid, modseq, internaldate, len(data), join_flags(flags), data),
-    )
+    yield from insert_message(folder_id, uid, modseq, internaldate, join_flags(flags), data)
     return uidvalidity, uid
 
 
@@ -343,27 +344,30 @@ def store_flags(
 
 def expunge(account_id: int, folder_id: int, ranges: UidRanges | None) -> Op[list[int]]:
     current = yield from _lock_folder(account_id, folder_id)
-    removed: list[tuple[int, int]] = []
+    removed: list[tuple[int, int, int]] = []
     for condition, params in _conditions(ranges):
         res = yield Query(
             f"DELETE FROM messages WHERE mailbox_id = ? AND {HAS_FLAG} AND {condition}"
-            " RETURNING uid, size",
+            " RETURNING uid, size, body_id",
             (folder_id, DELETED, *params),
         )
-        removed.extend((int(uid), int(size)) for uid, size in res.rows)
+        removed.extend((int(uid), int(size), int(body)) for uid, size, body in res.rows)
     if not removed:
         return []
-    uids = sorted(uid for uid, _ in removed)
+    uids = sorted(uid for uid, _, _ in removed)
     yield from _bury(folder_id, current + 1, uids)
-    yield from release_bytes(account_id, sum(size for _, size in removed))
+    yield from forget_messages(
+        account_id, sum(size for _, size, _ in removed), [body for _, _, body in removed]
+    )
     return uids
 
 
 def copy_messages(
     account_id: int, folder_id: int, ranges: UidRanges, target: str, move: bool
 ) -> Op[tuple[int, list[tuple[int, int]]]]:
-    """Copy (or move) in one transaction. The bodies go from row to row inside the
-    database (``INSERT ... SELECT``), never through Python."""
+    """Copy (or move) in one transaction (``INSERT ... SELECT``): the new rows point at
+    the same bodies (no body is copied); a move then deletes the old rows, its bodies
+    stay referenced by the new ones."""
     res = yield Query(
         "SELECT id FROM mailboxes WHERE account = ? AND name = ?", (account_id, target)
     )
@@ -403,9 +407,9 @@ def copy_messages(
         base = first_new + len(pairs)
         highest = rows[-1][0]  # new UIDs of a copy into the same folder lie above it
         yield Query(
-            "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body)"
-            " SELECT ?, ? + row_number() OVER (ORDER BY uid), ?, internaldate, size, flags,"
-            f" body FROM messages WHERE mailbox_id = ? AND uid <= ? AND {condition}",
+            "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags,"
+            " body_id) SELECT ?, ? + row_number() OVER (ORDER BY uid), ?, internaldate, size,"
+            f" flags, body_id FROM messages WHERE mailbox_id = ? AND uid <= ? AND {condition}",
             (target_id, base - 1, target_modseq, folder_id, highest, *params),
         )
         pairs.extend((uid, base + i) for i, (uid, _) in enumerate(rows))
@@ -433,13 +437,16 @@ def expunge_older(folder_id: int, before: float, limit: int) -> Op[int]:
     current, account_id = int(res.rows[0][0]), int(res.rows[0][1])
     res = yield Query(
         "DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT uid FROM messages"
-        " WHERE mailbox_id = ? AND internaldate < ? ORDER BY uid LIMIT ?) RETURNING uid, size",
+        " WHERE mailbox_id = ? AND internaldate < ? ORDER BY uid LIMIT ?)"
+        " RETURNING uid, size, body_id",
         (folder_id, folder_id, before, limit),
     )
     if not res.rows:
         return 0
     uids = sorted(int(r[0]) for r in res.rows)
     yield from _bury(folder_id, current + 1, uids)
-    yield from release_bytes(account_id, sum(int(r[1]) for r in res.rows))
+    yield from forget_messages(
+        account_id, sum(int(r[1]) for r in res.rows), [int(r[2]) for r in res.rows]
+    )
     return len(uids)
 

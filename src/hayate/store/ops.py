@@ -13,10 +13,25 @@ SQLite, so concurrent deliveries from any number of tasks or processes get disti
 in commit order, without gaps.
 
 Lock order (PostgreSQL row locks), to keep transactions from deadlocking one another:
-mailboxes (several in ascending id), then messages, then accounts; a batch takes one
-address after the other in ascending order. Every transaction that changes a folder's
-messages locks its mailbox row first (that is also where it takes the next modseq), so
-changes to one folder are serialized and commit in modseq order.
+mailboxes (several in ascending id), then messages, then accounts, then message_bodies; a
+batch takes one address after the other in ascending order. Every transaction that changes
+a folder's messages locks its mailbox row first (that is also where it takes the next
+modseq), so changes to one folder are serialized and commit in modseq order.
+
+Message bodies (``message_bodies``, schema version 4). A delivery or APPEND inserts its
+body once; COPY and MOVE insert message rows pointing at the same body (MOVE then deletes
+the old rows, so its bodies keep a reference). A body is only ever shared by messages of one
+account. Whatever deletes messages (expunge, retention, DELETE of a folder or an account)
+then deletes the bodies it referenced that no message references any more
+(:func:`forget_messages`, a ``NOT EXISTS`` check on the ``messages_body`` index: no
+reference counter, because a counter in the body's row would make SQLite rewrite the whole
+body on every COPY and expunge). That check runs after the account row is locked (the
+quota update), so on PostgreSQL two transactions dropping the last two references to one
+body are serialized and the second one's statement sees the first one's delete (under READ
+COMMITTED each would otherwise see the other's row and both keep the body). This is why
+bodies come after accounts in the lock order. New references need no lock: COPY reads a
+body's reference inside a folder it has locked, so that reference cannot be dropped
+meanwhile and the body stays. SQLite serializes all writes (BEGIN IMMEDIATE) anyway.
 
 Alias expansion (:func:`expand`). For each address, in this order: an exact alias rewrites
 it to its targets; else a local account keeps it; else a catch-all ``@domain`` alias
@@ -103,7 +118,9 @@ def migrate(dialect: Dialect, now: float) -> Op[list[int]]:
         if migration.version <= current:
             continue
         for statement in migration.statements:
-            yield Query(dialect.render(statement))
+            sql = dialect.statement(statement)
+            if sql is not None:
+                yield Query(sql)
         yield Query(
             "INSERT INTO schema_version (version, description, applied) VALUES (?, ?, ?)",
             (migration.version, migration.description, now),
@@ -157,13 +174,25 @@ def add_account(
 
 def delete_account(address: str) -> Op[bool]:
     # Mailboxes first (the lock order): once they are locked no other transaction can be
-    # changing their messages, and the cascade from the account removes everything.
+    # changing their messages. Then the account row, the bodies (only this account's
+    # messages reference them), and the cascade from the account removes everything else.
     yield Query(
         "UPDATE mailboxes SET uidnext = uidnext"
         " WHERE account = (SELECT id FROM accounts WHERE address = ?)",
         (address,),
     )
-    res = yield Query("DELETE FROM accounts WHERE address = ? RETURNING id", (address,))
+    res = yield Query(
+        "UPDATE accounts SET used_bytes = used_bytes WHERE address = ? RETURNING id", (address,)
+    )
+    if not res.rows:
+        return False
+    account_id = int(res.rows[0][0])
+    yield Query(
+        "DELETE FROM message_bodies WHERE id IN (SELECT m.body_id FROM messages m"
+        " JOIN mailboxes f ON f.id = m.mailbox_id WHERE f.account = ?)",
+        (account_id,),
+    )
+    res = yield Query("DELETE FROM accounts WHERE id = ? RETURNING id", (account_id,))
     return bool(res.rows)
 
 
@@ -408,12 +437,20 @@ def deliver(
             "SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?", (account_id,)
         )
         raise QuotaExceeded(address, int(res.rows[0][0]), int(res.rows[0][1]), size)
-    yield Query(
-        "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (mailbox_id, uid, modseq, internaldate, size, join_flags(flags), data),
-    )
+    yield from insert_message(mailbox_id, uid, modseq, internaldate, join_flags(flags), data)
     return uid
+
+
+def insert_message(
+    folder_id: int, uid: int, modseq: int, internaldate: float, flags: str, data: bytes
+) -> Op[None]:
+    """A new message row and its body (written once, in ``message_bodies``)."""
+    res = yield Query("INSERT INTO message_bodies (body) VALUES (?) RETURNING id", (data,))
+    yield Query(
+        "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (folder_id, uid, modseq, internaldate, len(data), flags, int(res.rows[0][0])),
+    )
 
 
 def deliver_many(items: Sequence[tuple[str, bytes]], internaldate: float) -> Op[list[int]]:
@@ -441,7 +478,9 @@ def list_messages(address: str, mailbox: str) -> Op[list[StoredMessage]]:
 def fetch_message(address: str, mailbox: str, uid: int) -> Op[bytes | None]:
     mailbox_id = yield from _mailbox_id(address, mailbox)
     res = yield Query(
-        "SELECT body FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox_id, uid)
+        "SELECT b.body FROM messages m JOIN message_bodies b ON b.id = m.body_id"
+        " WHERE m.mailbox_id = ? AND m.uid = ?",
+        (mailbox_id, uid),
     )
     return bytes(res.rows[0][0]) if res.rows else None
 
@@ -465,7 +504,7 @@ def delete_message(address: str, mailbox: str, uid: int) -> Op[bool]:
         raise NoSuchMailbox(address, mailbox)
     modseq, account_id = int(res.rows[0][0]) + 1, int(res.rows[0][1])
     res = yield Query(
-        "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING size",
+        "DELETE FROM messages WHERE mailbox_id = ? AND uid = ? RETURNING size, body_id",
         (mailbox_id, uid),
     )
     if not res.rows:
@@ -475,15 +514,33 @@ def delete_message(address: str, mailbox: str, uid: int) -> Op[bool]:
         "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
         (mailbox_id, uid, modseq),
     )
-    yield from release_bytes(account_id, int(res.rows[0][0]))
+    yield from forget_messages(account_id, int(res.rows[0][0]), [int(res.rows[0][1])])
     return True
 
 
 def release_bytes(account_id: int, size: int) -> Op[None]:
-    """Give ``size`` bytes back to the account's quota (never below zero)."""
-    if size:
+    """Give ``size`` bytes back to the account's quota (never below zero). Locks the
+    account row even when ``size`` is 0."""
+    yield Query(
+        "UPDATE accounts SET used_bytes = CASE WHEN used_bytes > ? THEN used_bytes - ?"
+        " ELSE 0 END WHERE id = ?",
+        (size, size, account_id),
+    )
+
+
+BODY_BATCH = 400  # body ids per statement of forget_messages
+
+
+def forget_messages(account_id: int, size: int, body_ids: Sequence[int]) -> Op[None]:
+    """After deleting messages of an account: give their ``size`` bytes back to the quota
+    (which locks the account row: see "Message bodies" above) and delete those of their
+    bodies that no message references any more, in ascending id order."""
+    yield from release_bytes(account_id, size)
+    wanted = sorted(set(body_ids))
+    for start in range(0, len(wanted), BODY_BATCH):
+        chunk = tuple(wanted[start : start + BODY_BATCH])
         yield Query(
-            "UPDATE accounts SET used_bytes = CASE WHEN used_bytes > ? THEN used_bytes - ?"
-            " ELSE 0 END WHERE id = ?",
-            (size, size, account_id),
+            "DELETE FROM message_bodies WHERE id IN (" + ", ".join("?" * len(chunk)) + ")"
+            " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.body_id = message_bodies.id)",
+            chunk,
         )

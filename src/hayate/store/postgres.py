@@ -3,9 +3,9 @@
 Each op of ``hayate.store.ops`` runs in one transaction on a pooled connection (autocommit
 off only inside ``conn.transaction()``); the ``?`` placeholders of the shared SQL become
 ``%s``. Concurrency is PostgreSQL's: row locks taken in the order documented in ``ops``
-(messages, mailboxes, accounts), so concurrent deliveries from any number of nodes get
-distinct UIDs. ``migrate`` holds a transaction-level advisory lock so two nodes starting at
-once do not both create the tables.
+(mailboxes, messages, accounts, message_bodies), so concurrent deliveries from any number
+of nodes get distinct UIDs. ``migrate`` holds a transaction-level advisory lock so two
+nodes starting at once do not both create the tables.
 
 ``schema`` (optional) sets ``search_path`` on every connection: the tables then live in
 that schema (tests use a fresh one per test).

@@ -42,6 +42,20 @@ Version 3 (mailboxes served over IMAP and POP3):
   that hold the bodies, 10x less I/O on SQLite) and ``mailboxes (special_use)`` (retention
   rules naming a special use).
 
+Version 4 (message bodies in their own table, shared by copies):
+
+- ``message_bodies(id, body)``: one row per stored body. ``messages.body_id`` references it
+  (nullable only because SQLite cannot add a NOT NULL column without a default; every row
+  has one) ``DEFERRABLE INITIALLY DEFERRED``, so a transaction may delete a body before the
+  messages that cascade away with their folder; index ``messages_body (body_id)`` finds
+  a body's references. The ``messages.body`` column is dropped (SQLite >= 3.35 rewrites the
+  table once, PostgreSQL only marks it dropped). Why: SQLite rewrites a whole row (body
+  overflow pages included) on every change, so flagging an 18 MB message wrote 36 MB of WAL;
+  a message row is now ~60 bytes. COPY and MOVE make new rows pointing at the same body,
+  and a body is deleted with its last reference (rules in ``hayate.store.ops``). A body is
+  only ever shared by messages of one account. Bodies moved by the migration keep their
+  message's id as their own (PostgreSQL's identity sequence is moved past them).
+
 A later issue adds a migration by appending to :data:`MIGRATIONS` (never edit an applied
 one). Statements are written once with ``{pk}``, ``{int}``, ``{real}``, ``{blob}`` and
 ``{bool}`` standing for the column types that differ between SQLite and PostgreSQL, and
@@ -70,6 +84,21 @@ class Dialect:
             pk=self.pk, int=self.int, real=self.real, blob=self.blob, bool=self.bool
         )
 
+    def statement(self, statement: str | PerDialect) -> str | None:
+        """A migration statement as this engine runs it (None: nothing to run here)."""
+        if isinstance(statement, PerDialect):
+            chosen = statement.sqlite if self.name == "sqlite" else statement.postgresql
+            return None if chosen is None else self.render(chosen)
+        return self.render(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class PerDialect:
+    """A migration statement spelled differently on each engine; None skips that engine."""
+
+    sqlite: str | None
+    postgresql: str | None
+
 
 SQLITE = Dialect(
     name="sqlite",
@@ -97,7 +126,7 @@ POSTGRESQL = Dialect(
 class Migration:
     version: int
     description: str
-    statements: tuple[str, ...]
+    statements: tuple[str | PerDialect, ...]
 
 
 VERSION_TABLE = (
@@ -223,6 +252,35 @@ MIGRATIONS: tuple[Migration, ...] = (
                 holder TEXT NOT NULL,
                 expires {real} NOT NULL
             )""",
+        ),
+    ),
+    Migration(
+        4,
+        "message bodies in their own table, shared by copies",
+        (
+            """CREATE TABLE message_bodies (
+                id {pk},
+                body {blob} NOT NULL
+            )""",
+            PerDialect(
+                sqlite="INSERT INTO message_bodies (id, body) SELECT id, body FROM messages",
+                postgresql="INSERT INTO message_bodies (id, body) OVERRIDING SYSTEM VALUE"
+                " SELECT id, body FROM messages",
+            ),
+            # SQLite's AUTOINCREMENT counter already follows the largest id inserted.
+            PerDialect(
+                sqlite=None,
+                postgresql="SELECT setval(pg_get_serial_sequence('message_bodies', 'id'),"
+                " coalesce(max(id), 0) + 1, false) FROM message_bodies",
+            ),
+            # Dropped before body_id is filled in, so SQLite rewrites the rows without bodies.
+            "ALTER TABLE messages DROP COLUMN body",
+            """ALTER TABLE messages ADD COLUMN body_id {int}
+                REFERENCES message_bodies (id) DEFERRABLE INITIALLY DEFERRED""",
+            # The index before the UPDATE: PostgreSQL refuses CREATE INDEX on a table with
+            # deferred foreign-key checks pending.
+            "CREATE INDEX messages_body ON messages (body_id)",
+            "UPDATE messages SET body_id = id",
         ),
     ),
 )

@@ -2,7 +2,8 @@
 
 Durability: ``journal_mode=WAL`` and ``synchronous=FULL``, so a delivery whose ``deliver``
 call returned has been fsync'd and survives a crash of the process or of the machine.
-``foreign_keys=ON`` makes deleting an account cascade to its mailboxes and messages.
+``foreign_keys=ON`` makes deleting an account cascade to its mailboxes and messages (the
+ops delete their bodies themselves) and checks that every message's body exists.
 The page cache is 32 MiB (``cache_size``) instead of SQLite's 2 MiB: reading a big folder's
 UIDs or STATUS counts then needs no read system calls (measured at 100,000 messages: 2x
 faster), and it is a bound, not an allocation.

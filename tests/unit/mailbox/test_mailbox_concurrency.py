@@ -1,6 +1,6 @@
 """Many sessions on two store connections (two workers, or two nodes on PostgreSQL) changing
 the same folders at once: no deadlock, no lost update, distinct UIDs, modseqs that only go
-up, and a quota that still adds up."""
+up, a quota that still adds up, and message bodies that match their references exactly."""
 
 from __future__ import annotations
 
@@ -62,3 +62,6 @@ async def test_mixed_writers_on_two_connections(store: SqlStore, amy: StoreMailb
     assert buried > 0  # the expunges and moves happened
     [(total,)] = await raw_rows(store, "SELECT coalesce(sum(size), 0) FROM messages")
     assert (await amy.quota()).used == total
+    # Every body still referenced is there, and no other one is left behind.
+    referenced = await raw_rows(store, "SELECT DISTINCT body_id FROM messages ORDER BY 1")
+    assert await raw_rows(store, "SELECT id FROM message_bodies ORDER BY 1") == referenced

@@ -13,25 +13,33 @@ from hayate.store.sqlite import SqliteStore
 from hayate.store.sqlstore import SqlStore
 
 COUNT = 100_000
+# Bodies first (ids 1..COUNT in a fresh store), then the messages pointing at them.
 SQLITE_FILL = (
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-    " INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body)"
+    " INSERT INTO message_bodies (body) SELECT CAST('message ' || i AS BLOB) FROM n",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+    " INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body_id)"
     " SELECT ?, i, i + 1, 1700000000.0 + i, length(CAST('message ' || i AS BLOB)),"
-    " CASE WHEN i % 3 = 0 THEN '' ELSE '\\Seen' END, CAST('message ' || i AS BLOB) FROM n"
+    " CASE WHEN i % 3 = 0 THEN '' ELSE '\\Seen' END, i FROM n",
 )
 POSTGRES_FILL = (
-    "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body)"
+    "INSERT INTO message_bodies (body) SELECT convert_to('message ' || i, 'UTF8')"
+    " FROM generate_series(1, ?) AS i",
+    "INSERT INTO messages (mailbox_id, uid, modseq, internaldate, size, flags, body_id)"
     " SELECT ?, i, i + 1, 1700000000.0 + i, octet_length('message ' || i),"
-    " CASE WHEN mod(i, 3) = 0 THEN '' ELSE '\\Seen' END, convert_to('message ' || i, 'UTF8')"
-    " FROM generate_series(1, ?) AS i"
+    " CASE WHEN mod(i, 3) = 0 THEN '' ELSE '\\Seen' END, i"
+    " FROM generate_series(1, ?) AS i",
 )
 
 
 async def _fill(store: SqlStore, folder_id: int) -> int:
     if isinstance(store, SqliteStore):
-        await raw_rows(store, SQLITE_FILL, (COUNT, folder_id))
+        await raw_rows(store, SQLITE_FILL[0], (COUNT,))
+        await raw_rows(store, SQLITE_FILL[1], (COUNT, folder_id))
     else:
-        await raw_rows(store, POSTGRES_FILL, (folder_id, COUNT))
+        await raw_rows(store, POSTGRES_FILL[0], (COUNT,))
+        await raw_rows(store, POSTGRES_FILL[1], (folder_id, COUNT))
+    assert await raw_rows(store, "SELECT min(id), max(id) FROM message_bodies") == [(1, COUNT)]
     [(size,)] = await raw_rows(
         store, "SELECT sum(size) FROM messages WHERE mailbox_id = ?", (folder_id,)
     )

@@ -23,7 +23,7 @@ async def test_migrate_is_idempotent(store: SqlStore) -> None:
     rows = await raw_rows(store, "SELECT version, description FROM schema_version")
     assert rows == [(m.version, m.description) for m in MIGRATIONS]
     tables = {"accounts", "aliases", "mailboxes", "messages", "suppressions", "soft_bounces",
-              "events", "expunged", "mailbox_locks"}
+              "events", "expunged", "mailbox_locks", "message_bodies"}
     for table in tables:
         assert (await raw_rows(store, f"SELECT count(*) FROM {table}"))[0][0] == 0
 
@@ -32,6 +32,7 @@ async def test_concurrent_migrations_apply_once(store: SqlStore) -> None:
     for table in ("mailbox_locks", "expunged", "events", "soft_bounces", "suppressions"):
         await raw_rows(store, f"DROP TABLE {table}")
     await raw_rows(store, "DROP TABLE messages")
+    await raw_rows(store, "DROP TABLE message_bodies")
     await raw_rows(store, "DROP TABLE mailboxes")
     await raw_rows(store, "DROP TABLE aliases")
     await raw_rows(store, "DROP TABLE accounts")
