@@ -201,6 +201,11 @@ class Mailboxes(ABC):
     async def first_unseen_uid(self, folder: Folder) -> int | None: ...
 
     @abstractmethod
+    async def keywords(self, folder: Folder) -> list[str]:
+        """The keywords (flags without a backslash) on the folder's messages, each once
+        (compared case-insensitively, first spelling kept), for SELECT's FLAGS."""
+
+    @abstractmethod
     async def claim_recent(self, folder: Folder) -> int:
         """For a read-write SELECT: the lowest UID that is \\Recent to this session.
         Messages from that UID on are recent here and no longer to later sessions."""

@@ -39,7 +39,7 @@ from hayate.mailbox.model import (
     Quota,
     UidRanges,
 )
-from hayate.store.addresses import normalize_address
+from hayate.store.addresses import normalize_address, split_flags
 from hayate.store.base import (
     INBOX,
     FolderRecord,
@@ -296,6 +296,14 @@ class StoreMailboxes(Mailboxes):
             found.highestmodseq, found.uidnext, [_info(m) for m in found.changed],
             found.vanished,
         )
+
+    async def keywords(self, folder: Folder) -> list[str]:
+        found: dict[str, str] = {}
+        for stored in await self.store.folder_flag_sets(folder.id):
+            for flag in split_flags(stored):
+                if not flag.startswith("\\"):
+                    found.setdefault(flag.casefold(), flag)
+        return list(found.values())
 
     async def first_unseen_uid(self, folder: Folder) -> int | None:
         return await self.store.first_unseen(folder.id)

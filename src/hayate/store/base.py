@@ -426,6 +426,10 @@ class Store(ABC):
     async def first_unseen(self, folder_id: int) -> int | None: ...
 
     @abstractmethod
+    async def folder_flag_sets(self, folder_id: int) -> list[str]:
+        """Each distinct set of flags in the folder, as stored (space separated)."""
+
+    @abstractmethod
     async def claim_recent(self, folder_id: int) -> int | None:
         """Move the folder's recent mark to UIDNEXT; returns where it was (None when the
         folder is gone)."""

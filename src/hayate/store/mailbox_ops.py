@@ -221,6 +221,15 @@ def folder_changes(folder_id: int, modseq: int) -> Op[FolderChanges | None]:
     return FolderChanges(counters[0], counters[1], changed, vanished)
 
 
+def folder_flag_sets(folder_id: int) -> Op[list[str]]:
+    """The distinct stored flag strings of a folder (read from the metadata index alone)."""
+    res = yield Query(
+        "SELECT DISTINCT flags FROM messages WHERE mailbox_id = ? AND flags <> ''",
+        (folder_id,),
+    )
+    return [str(row[0]) for row in res.rows]
+
+
 def first_unseen(folder_id: int) -> Op[int | None]:
     res = yield Query(
         f"SELECT uid FROM messages WHERE mailbox_id = ? AND NOT {HAS_FLAG}"

@@ -301,6 +301,9 @@ class SqlStore(Store):
     async def folder_changes(self, folder_id: int, modseq: int) -> FolderChanges | None:
         return await self._run(lambda: mailbox_ops.folder_changes(folder_id, modseq), write=False)
 
+    async def folder_flag_sets(self, folder_id: int) -> list[str]:
+        return await self._run(lambda: mailbox_ops.folder_flag_sets(folder_id), write=False)
+
     async def first_unseen(self, folder_id: int) -> int | None:
         return await self._run(lambda: mailbox_ops.first_unseen(folder_id), write=False)
 

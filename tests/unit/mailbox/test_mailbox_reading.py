@@ -168,3 +168,15 @@ async def test_changes_made_elsewhere_are_seen(store: SqlStore, amy: StoreMailbo
     assert (changes.highestmodseq, changes.uidnext) == await amy.highestmodseq(inbox)
     nothing = await amy.changes_since(inbox, changes.highestmodseq)
     assert nothing.changed == [] and nothing.vanished == []
+
+
+async def test_keywords_in_use_are_listed_once(amy: StoreMailboxes) -> None:
+    inbox = await amy.folder("INBOX")
+    assert await amy.keywords(inbox) == []
+    await amy.append("INBOX", b"a", flags=["\\Seen", "$Forwarded"])
+    await amy.append("INBOX", b"b", flags=["$forwarded", "Work"])
+    await amy.append("INBOX", b"c", flags=["\\Flagged"])
+    found = await amy.keywords(inbox)
+    assert sorted(k.casefold() for k in found) == ["$forwarded", "work"]
+    assert "$Forwarded" in found or "$forwarded" in found
+    assert await amy.keywords(await amy.folder("Sent")) == []
