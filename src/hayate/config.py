@@ -222,6 +222,15 @@ class MailboxConfig(_Section):
     max_connections_per_user: int = 20  # IMAP+POP3 sessions of one account, per worker
     max_bad_commands: int = 20  # BAD replies in one session, then BYE
     auth_failure_delay: float = 1.0  # seconds before answering a wrong password (slows guessing)
+    # Password guessing over many connections (IMAP and POP3 together, per worker process):
+    # after this many logins within auth_failure_window, further logins for that address, or
+    # from that client IP, are refused without checking the password until the window has
+    # passed. A successful login clears the address's count.
+    max_auth_failures_per_address: int = 10
+    max_auth_failures_per_ip: int = 100
+    auth_failure_window: float = 900.0  # seconds
+    login_timeout: float = 60.0  # IMAP: seconds from connecting to a successful login, like Dovecot
+    max_connections: int = 1000  # IMAP, POP3 connections per listener and worker; then refused
     max_line_length: int = 65536  # bytes of one command line (without its literals)
     watch_interval: float = 0.2  # seconds between looks for changes by other processes
     retention: list[RetentionRule] = Field(default_factory=list)

@@ -36,9 +36,9 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from hayate.core.ratelimit import FailureLimiter
 from hayate.core.seams import Clock, SystemClock
 from hayate.http.bodies import BodyTooLarge, read_limited
-from hayate.http.ratelimit import FailureLimiter
 from hayate.http.storeaccess import StoreAccess
 from hayate.store.base import StoreError
 

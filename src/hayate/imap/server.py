@@ -15,6 +15,12 @@ Strategies:
   continuation request must go out, or when the buffer passes ``FLUSH_ABOVE`` — then the
   loop waits while the transport's write buffer is over its high-water mark, so a huge
   FETCH never holds the mailbox in memory.
+- Before login a connection is cheap to hold: literals are limited to
+  ``PRE_LOGIN_LITERAL`` bytes (enough for LOGIN and AUTHENTICATE; ``max_literal`` once
+  logged in), and the client must log in within ``[mailbox] login_timeout`` seconds of
+  connecting (Dovecot's login timeout), else ``* BYE``.
+- Connections per listener and process are limited (``max_connections``): one more gets
+  ``* BYE Too many connections.`` and is closed at once.
 - Timeouts: ``command_timeout`` between commands (autologout, ``* BYE``), measured from the
   last byte read; IDLE uses ``idle_timeout`` (see the session). Waiting for our own store
   never times the client out.
@@ -39,6 +45,7 @@ from typing import Any, cast
 from hayate.config import MailboxConfig
 from hayate.imap.parser import Bad, CommandReader, NeedContinuation, No
 from hayate.imap.session import ChangeWatcher, ImapSession, SessionContext
+from hayate.mailbox.login_guard import LoginGuard, shared_login_guard
 from hayate.mailbox.model import Mailboxes
 from hayate.store.base import Store
 
@@ -48,6 +55,7 @@ PAUSE_READING_ABOVE = 1 << 20  # unparsed bytes waiting in the inbox
 FLUSH_ABOVE = 128 * 1024  # buffered response bytes before an early write
 WRITE_HIGH_WATER = 512 * 1024  # transport write buffer limits
 WRITE_LOW_WATER = 128 * 1024
+PRE_LOGIN_LITERAL = 8 * 1024  # bytes of all literals of one command before login
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,14 @@ class ImapServerSettings:
     max_literal: int = 50 * 1024 * 1024  # bytes of one literal (APPEND's message)
     auth_failure_delay: float = 1.0  # seconds before NO [AUTHENTICATIONFAILED], like Dovecot
     tls_handshake_timeout: float = 30.0
+    # Connections per listener and process; None: ``[mailbox] max_connections``.
+    max_connections: int | None = None
+
+    @property
+    def connection_limit(self) -> int:
+        if self.max_connections is not None:
+            return self.max_connections
+        return self.mailbox.max_connections
 
 
 @dataclass
@@ -69,8 +85,10 @@ class ImapStats:
 
     connections: int = 0
     active: int = 0
+    refused: int = 0  # over max_connections
     logins: int = 0
     auth_failures: int = 0
+    auth_refused: int = 0  # logins refused unchecked by the login guard
     commands: int = 0
     bad_commands: int = 0
     timeouts: int = 0
@@ -88,6 +106,7 @@ class ImapServer:
         store: Store,
         watcher: ChangeWatcher,
         mailboxes: Callable[[str], Mailboxes] | None = None,
+        login_guard: LoginGuard | None = None,
     ) -> None:
         if settings.implicit_tls and settings.tls is None:
             raise ValueError("the imaps listener (implicit TLS) needs a TLS context")
@@ -102,6 +121,7 @@ class ImapServer:
             stats=self.stats,
             starttls_available=settings.tls is not None and not settings.implicit_tls,
             auth_failure_delay=settings.auth_failure_delay,
+            login_guard=login_guard or shared_login_guard(settings.mailbox),
         )
         self.connections: set[ImapConnection] = set()
         self.server: asyncio.Server | None = None
@@ -168,11 +188,12 @@ class ImapConnection(asyncio.Protocol):
         settings = server.settings
         self.loop = server.loop or asyncio.get_running_loop()
         cfg = settings.mailbox
-        self.reader = CommandReader(cfg.max_line_length, settings.max_literal)
+        self.reader = CommandReader(cfg.max_line_length, _pre_login_literal(settings))
         self.session = ImapSession(server.context, self)
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
         self.peer = "-"
+        self.peer_ip = ""
         self.tls_active = settings.implicit_tls
         self.closed = False
         self._inbox = bytearray()
@@ -194,7 +215,15 @@ class ImapConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = f"{peer[0]}:{peer[1]}"
+            self.peer_ip = str(peer[0])
         server = self.server
+        if len(server.connections) >= server.settings.connection_limit:
+            server.stats.refused += 1
+            self.closed = True
+            transport.write(b"* BYE Too many connections.\r\n")
+            transport.close()
+            log.info("refused %s: too many connections", self.peer)
+            return
         server.stats.connections += 1
         server.stats.active += 1
         server.connections.add(self)
@@ -320,7 +349,9 @@ class ImapConnection(asyncio.Protocol):
             log.warning("discarded input pipelined after STARTTLS from %s", self.peer)
         self._inbox.clear()
         settings = self.server.settings
-        self.reader = CommandReader(settings.mailbox.max_line_length, settings.max_literal)
+        self.reader = CommandReader(
+            settings.mailbox.max_line_length,
+            settings.max_literal if self.session.user else _pre_login_literal(settings))
         try:
             new = await self.loop.start_tls(
                 transport, self, ctx, server_side=True,
@@ -344,7 +375,9 @@ class ImapConnection(asyncio.Protocol):
     async def _run(self) -> None:
         session = self.session
         stats = self.server.stats
-        timeout = self.server.settings.mailbox.command_timeout
+        settings = self.server.settings
+        timeout = settings.mailbox.command_timeout
+        login_deadline = self._started + settings.mailbox.login_timeout
         try:
             self.write(session.greeting())
             while not session.closing and not self.closed:
@@ -356,10 +389,17 @@ class ImapConnection(asyncio.Protocol):
                     await self.flush()
                     if self.closed:
                         break
-                    remaining = self._last_read + timeout - self.loop.time()
+                    deadline = self._last_read + timeout
+                    if session.user is None:
+                        deadline = min(deadline, login_deadline)
+                    remaining = deadline - self.loop.time()
                     if remaining <= 0 or not await self._wait_input(remaining):
                         if self._inbox or self.closed:
                             continue
+                        if session.user is None and self.loop.time() >= login_deadline:
+                            stats.timeouts += 1
+                            self.write(b"* BYE Disconnected: no login in time.\r\n")
+                            break
                         if self._last_read + timeout > self.loop.time():
                             continue
                         stats.timeouts += 1
@@ -376,6 +416,8 @@ class ImapConnection(asyncio.Protocol):
                 else:
                     await session.execute(item)
                     self._last_read = max(self._last_read, self.loop.time())
+                    if session.user is not None and self.reader.max_literal < settings.max_literal:
+                        self.reader.max_literal = settings.max_literal  # logged in now
                 if self._out_size >= FLUSH_ABOVE:
                     await self.flush()
             await self.flush()
@@ -444,6 +486,10 @@ class ImapConnection(asyncio.Protocol):
             self.transport.abort()
 
 
+def _pre_login_literal(settings: ImapServerSettings) -> int:
+    return min(PRE_LOGIN_LITERAL, settings.max_literal)
+
+
 def _set_if_pending(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -458,8 +504,10 @@ async def start_imap_server(
     *,
     sock: socket.socket | None = None,
     mailboxes: Callable[[str], Mailboxes] | None = None,
+    login_guard: LoginGuard | None = None,
 ) -> ImapServer:
-    """Build and start one listener; the result has ``.stats``, ``.port`` and ``close()``."""
-    server = ImapServer(settings, store, watcher, mailboxes)
+    """Build and start one listener; the result has ``.stats``, ``.port`` and ``close()``.
+    ``login_guard`` defaults to the one every IMAP and POP3 listener of the process shares."""
+    server = ImapServer(settings, store, watcher, mailboxes, login_guard)
     await server.start(host, port, sock=sock)
     return server

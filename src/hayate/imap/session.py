@@ -14,6 +14,9 @@ tagged line, so that the pending updates of the selected folder can go between t
 
 Rules applied around every command:
 - wrong state → BAD; ``max_bad_commands`` BADs (and failed logins) → ``* BYE``;
+- every login attempt is counted up front by the process-wide ``LoginGuard`` (per address
+  and per client IP); over its limit a login is answered ``NO [AUTHENTICATIONFAILED]``
+  without checking the password;
 - after each command in the selected state the store's changes are polled and sent
   (EXISTS, EXPUNGE/VANISHED, FETCH FLAGS), except while more pipelined commands are
   already waiting (the last of them sends them) and without EXPUNGE after FETCH, STORE,
@@ -38,6 +41,7 @@ from hayate.imap import commands as C
 from hayate.imap.keywords import KEYWORDS, KeywordCache
 from hayate.imap.response import quoted, tagged
 from hayate.imap.selected import SelectedFolder
+from hayate.mailbox.login_guard import LoginGuard, login_guard_for
 from hayate.mailbox.model import (
     FolderExists,
     FolderNotFound,
@@ -76,6 +80,7 @@ class Connection(Protocol):
     """The server's side of one connection, as the session sees it."""
 
     tls_active: bool
+    peer_ip: str  # the client's address, for the login guard
 
     def write(self, data: bytes) -> None:
         """Queue response bytes (written at the next flush)."""
@@ -111,6 +116,8 @@ class SessionContext:
     stats: ImapStats
     starttls_available: bool
     auth_failure_delay: float = 1.0
+    # Login attempts per address and client IP, shared by the listeners of this process.
+    login_guard: LoginGuard = field(default_factory=lambda: login_guard_for(MailboxConfig()))
     # Logged-in sessions per account, shared by every IMAP and POP3 listener of this process.
     sessions: SessionCounter = field(default_factory=lambda: SESSIONS)
     # The keywords in use per folder (SELECT's FLAGS), shared by the sessions of this process.
@@ -298,14 +305,25 @@ class ImapSession:
             return tagged(tag, "NO", "Plaintext authentication disallowed on non-secure "
                           "(SSL/TLS) connections.", "PRIVACYREQUIRED")
         ctx = self.ctx
-        try:
-            account = await ctx.store.authenticate(user, password)
-        except StoreError:
-            log.exception("authentication lookup failed for %r", user)
-            return tagged(tag, "NO", "Temporary authentication failure.", "UNAVAILABLE")
+        guard, ip = ctx.login_guard, self.conn.peer_ip
+        if not guard.begin(user, ip):
+            ctx.stats.auth_refused += 1
+            log.info("imap login refused unchecked for %r from %s: too many failures",
+                     user[:100], ip)
+            account = None
+        else:
+            try:
+                account = await ctx.store.authenticate(user, password)
+            except StoreError:
+                guard.abandon(user, ip)
+                log.exception("authentication lookup failed for %r", user)
+                return tagged(tag, "NO", "Temporary authentication failure.", "UNAVAILABLE")
+            if account is not None:
+                guard.succeeded(user, ip)
+            else:
+                log.info("imap login failed for %r from %s", user[:100], ip)
         if account is None:
             ctx.stats.auth_failures += 1
-            log.info("imap login failed for %r", user)
             if ctx.auth_failure_delay > 0:
                 await asyncio.sleep(ctx.auth_failure_delay)
             self.count_bad()

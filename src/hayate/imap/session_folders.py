@@ -8,21 +8,25 @@ arrive decoded (UTF-8, ``/`` hierarchy) and leave encoded by ``response.mailbox_
 
 LIST strategy: one ``Mailboxes.folders()`` call, then everything in memory — the names
 implied by deeper folders (shown ``\\Noselect``/``\\NonExistent``), children flags, and the
-wildcard match (``*`` anything, ``%`` anything but ``/``) through one compiled regex per
-pattern.
+wildcard match (``*`` anything, ``%`` anything but ``/``) through one
+``listpattern.ListPattern`` per pattern (no backtracking; at most ``MAX_PATTERN`` characters).
+
+QRESYNC SELECT: the tombstones since the client's modseq are filtered by its known UIDs with a
+binary search over the merged ranges (``uid_filter``), not a scan of every range per UID.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from hayate.imap import commands as C
+from hayate.imap.listpattern import MAX_PATTERN, ListPattern
 from hayate.imap.response import mailbox_name, sequence_set, tagged
 from hayate.imap.selected import SelectedFolder
+from hayate.imap.uidranges import in_ranges
 from hayate.mailbox.model import (
     HIERARCHY_SEPARATOR,
     SPECIAL_USES,
@@ -101,8 +105,7 @@ async def _qresync_select(s: ImapSession, sel: SelectedFolder, q: C.Qresync) -> 
     mb = s.box()
     changes = await mb.changes_since(sel.folder, q.modseq)
     known = q.known_uids.resolve(sel.uidnext) if q.known_uids is not None else None
-    vanished = [uid for uid in changes.vanished
-                if known is None or any(lo <= uid <= hi for lo, hi in known)]
+    vanished = list(changes.vanished) if known is None else in_ranges(changes.vanished, known)
     if vanished:
         s.conn.write(b"* VANISHED (EARLIER) " + sequence_set(vanished) + b"\r\n")
     lines: list[bytes] = []
@@ -219,23 +222,6 @@ async def do_status(s: ImapSession, cmd: C.Command) -> bytes:
 # ---------------------------------------------------------------------- LIST / LSUB
 
 
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """An IMAP LIST pattern → a regex over full names (``*`` any, ``%`` no ``/``); a first
-    level spelled ``inbox`` in any case means ``INBOX``."""
-    head, sep, rest = pattern.partition(SEP)
-    if head.upper() == "INBOX":
-        pattern = "INBOX" + sep + rest
-    out: list[str] = []
-    for char in pattern:
-        if char == "*":
-            out.append(".*")
-        elif char == "%":
-            out.append("[^" + re.escape(SEP) + "]*")
-        else:
-            out.append(re.escape(char))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
 class _Node:
     __slots__ = ("children", "folder", "name", "subscribed_child")
 
@@ -273,7 +259,10 @@ async def do_list(s: ImapSession, cmd: C.Command) -> bytes:
         return tagged(cmd.tag, "OK", "List completed.")
     folders = await s.box().folders()
     nodes = _tree(folders)
-    regexes = [pattern_regex(p) for p in patterns if p]
+    if any(len(p) > MAX_PATTERN for p in patterns):
+        s.count_bad()
+        return tagged(cmd.tag, "BAD", "Mailbox pattern too long.")
+    regexes = [ListPattern(p) for p in patterns if p]
     selection = cmd.selection
     subscribed_only = cmd.lsub or "SUBSCRIBED" in selection
     special_only = "SPECIAL-USE" in selection
@@ -323,7 +312,7 @@ async def do_list(s: ImapSession, cmd: C.Command) -> bytes:
     return tagged(cmd.tag, "OK", f"{word.decode().capitalize()} completed.")
 
 
-def _any_match_deeper(regexes: list[re.Pattern[str]], node: _Node) -> bool:
+def _any_match_deeper(regexes: list[ListPattern], node: _Node) -> bool:
     """Whether the patterns can also reach below ``node`` (``*``): then the subscribed
     children are listed themselves and the parent is not shown."""
     probe = node.name + SEP + "x"

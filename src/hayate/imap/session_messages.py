@@ -30,6 +30,7 @@ from hayate.imap import fetch as fetch_render
 from hayate.imap import search, sort
 from hayate.imap.response import ranges_set, sequence_set, tagged
 from hayate.imap.selected import SelectedFolder
+from hayate.imap.uidranges import in_ranges
 from hayate.mailbox import mime
 from hayate.mailbox.model import (
     SEEN,
@@ -80,7 +81,7 @@ async def do_fetch(s: ImapSession, cmd: C.Command) -> bytes:
         _enable_condstore(s)
     if cmd.vanished and cmd.changed_since is not None:
         changes = await s.box().changes_since(sel.folder, cmd.changed_since)
-        gone = [uid for uid in changes.vanished if any(lo <= uid <= hi for lo, hi in ranges)]
+        gone = in_ranges(changes.vanished, ranges)
         if gone:
             s.conn.write(b"* VANISHED (EARLIER) " + sequence_set(gone) + b"\r\n")
     if not ranges:
@@ -285,7 +286,9 @@ async def do_copy(s: ImapSession, cmd: C.Command) -> bytes:
         else:
             result = await mb.copy(sel.folder, ranges, cmd.mailbox)
     except FolderNotFound:
-        await mb.folder(sel.folder.name)  # raises when the selected folder itself is gone
+        # Raises FolderNotFound when the selected folder itself is gone; by id, because
+        # another session may have renamed it.
+        await mb.highestmodseq(sel.folder)
         return tagged(cmd.tag, "NO", f"Mailbox doesn't exist: {cmd.mailbox}", "TRYCREATE")
     except OverQuota:
         return tagged(cmd.tag, "NO", "Quota exceeded (mailbox for user is full)", "OVERQUOTA")

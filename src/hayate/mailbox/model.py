@@ -203,7 +203,7 @@ class Mailboxes(ABC):
     @abstractmethod
     async def keywords(self, folder: Folder) -> list[str]:
         """The keywords (flags without a backslash) on the folder's messages, each once
-        (compared case-insensitively, first spelling kept), for SELECT's FLAGS."""
+        (compared case-insensitively, spelled as the lowest UID has it), for SELECT's FLAGS."""
 
     @abstractmethod
     async def claim_recent(self, folder: Folder) -> int:

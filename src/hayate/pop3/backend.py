@@ -1,6 +1,8 @@
 """What a POP3 session does with the store: log in, read messages, carry out the UPDATE state.
 
-Login (:meth:`Pop3Backend.login`) checks the password (``Store.authenticate``: argon2, the
+Login (:meth:`Pop3Backend.login`) first counts the attempt with the process-wide
+``LoginGuard`` (per address and client IP, shared with IMAP; over its limit: ``AuthRefused``
+without checking the password), then checks the password (``Store.authenticate``: argon2, the
 same for a missing account as for a wrong password), takes the maildrop lock, then takes the
 snapshot of INBOX (UID and size of each message, read in bounded batches without bodies).
 The lock (RFC 1939: "the POP3 server then acquires an exclusive-access lock on the
@@ -17,20 +19,27 @@ later do not show them as recent).
 
 UPDATE (after QUIT) flags the messages retrieved with RETR \\Seen and expunges the ones
 marked with DELE: flag \\Deleted, then expunge just those UIDs (messages another client
-flagged \\Deleted stay). A session that ends without QUIT deletes nothing; its \\Seen marks
+flagged \\Deleted stay). The store has no single call for both, so when the expunge fails
+the \\Deleted flags this UPDATE added are taken off again: the session's DELEs are undone
+as a whole, never left half done. A session that ends without QUIT deletes nothing; its \\Seen marks
 are still applied (Dovecot's default, ``pop3_no_flag_updates = no``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from hayate.config import MailboxConfig
+from hayate.mailbox.login_guard import LoginGuard, login_guard_for
 from hayate.mailbox.model import DELETED, SEEN, Folder, Mailboxes, ranges_of
 from hayate.mailbox.sessions import SESSIONS, SessionCounter
 from hayate.pop3.maildrop import Maildrop
 from hayate.store.base import Store
+
+log = logging.getLogger("hayate.pop3")
 
 INBOX = "INBOX"
 
@@ -62,6 +71,10 @@ class AuthFailed(Exception):
     """Wrong user name or password, or a disabled account."""
 
 
+class AuthRefused(AuthFailed):
+    """Too many recent failures for this address or client: the password was not checked."""
+
+
 class MaildropInUse(Exception):
     """Another session holds the maildrop lock."""
 
@@ -83,8 +96,10 @@ class Pop3Backend:
         scan_batch: int = 1000,
         sessions: SessionCounter = SESSIONS,
         max_sessions_per_user: int = 20,
+        login_guard: LoginGuard | None = None,
     ) -> None:
         self.store = store
+        self.login_guard = login_guard or login_guard_for(MailboxConfig())
         self.sessions = sessions
         self.max_sessions_per_user = max_sessions_per_user
         if mailboxes is None:
@@ -100,13 +115,23 @@ class Pop3Backend:
         self.lock_ttl = lock_ttl
         self.scan_batch = scan_batch
 
-    async def login(self, username: str, password: str, holder: str) -> OpenMaildrop:
-        """Raises AuthFailed, TooManySessions, MaildropInUse, or the store's errors (nothing
-        stays locked or counted). A successful login holds a session slot: give it back with
-        ``end_session``."""
-        account = await self.store.authenticate(username, password)
+    async def login(
+        self, username: str, password: str, holder: str, client_ip: str = ""
+    ) -> OpenMaildrop:
+        """Raises AuthRefused, AuthFailed, TooManySessions, MaildropInUse, or the store's
+        errors (nothing stays locked or counted). A successful login holds a session slot:
+        give it back with ``end_session``."""
+        guard = self.login_guard
+        if not guard.begin(username, client_ip):
+            raise AuthRefused(username)
+        try:
+            account = await self.store.authenticate(username, password)
+        except BaseException:
+            guard.abandon(username, client_ip)
+            raise
         if account is None:
             raise AuthFailed(username)
+        guard.succeeded(username, client_ip)
         address = account.address
         if not self.sessions.acquire(address, self.max_sessions_per_user):
             raise TooManySessions(address)
@@ -145,8 +170,18 @@ class Pop3Backend:
         if not deleted:
             return 0
         doomed = ranges_of(sorted(deleted))
-        await mailboxes.store_flags(folder, doomed, "add", [DELETED])
-        return len(await mailboxes.expunge(folder, doomed))
+        flagged, _ = await mailboxes.store_flags(folder, doomed, "add", [DELETED])
+        try:
+            return len(await mailboxes.expunge(folder, doomed))
+        except BaseException:
+            added = [info.uid for info in flagged]
+            if added:
+                try:
+                    await mailboxes.store_flags(folder, ranges_of(added), "remove", [DELETED])
+                except Exception as exc:
+                    log.error("could not take \\Deleted off %d messages of %s after a "
+                              "failed UPDATE: %r", len(added), opened.address, exc)
+            raise
 
     async def refresh(self, address: str, holder: str) -> bool:
         return await self.locks.refresh(address, holder, self.lock_ttl)

@@ -9,9 +9,11 @@ for ``tls_started``), ``CLOSED`` (input is ignored). RFC 1939's UPDATE state is 
 
 Strategies:
 - PIPELINING (RFC 2449): ``feed`` parses every complete line in the buffer in order and
-  queues the replies; the adapter writes them with one ``data_to_send``. A RETR/TOP answer
-  longer than one chunk is left as a lazy ``take_stream`` iterator the adapter drains with
-  backpressure before it asks for the next event.
+  queues the replies; the adapter writes them with one ``data_to_send``. An adapter that
+  paces a client which pipelines without reading uses ``receive`` (buffer only) and
+  ``next_event(limit)`` (at most ``limit`` lines, then None with ``line_ready`` still
+  true). A RETR/TOP answer longer than one chunk is left as a lazy ``take_stream``
+  iterator the adapter drains with backpressure before it asks for the next event.
 - Lines end in CRLF or a bare LF. A line longer than ``max_line_length`` is discarded as it
   arrives and answered ``-ERR Input line too long.``; the session goes on.
 - Passwords (USER/PASS, AUTH PLAIN) only once TLS is up unless ``plaintext_auth``: before
@@ -96,15 +98,29 @@ class Pop3Machine:
         """Take bytes from the client; return the first event that needs the adapter."""
         if self.mode == CLOSED:
             return None
+        self.receive(data)
+        return self.next_event()
+
+    def receive(self, data: bytes) -> None:
+        """Buffer bytes from the client without parsing them (see ``next_event``)."""
+        if self.mode == CLOSED:
+            return
         if self._pos < len(self._buf):
             self._buf = self._buf[self._pos :] + data
         else:
             self._buf = data
         self._pos = 0
-        return self.next_event()
 
-    def next_event(self) -> Event | None:
-        """Parse buffered lines until an event is due (returned) or more bytes are needed."""
+    @property
+    def line_ready(self) -> bool:
+        """A complete line is buffered and the machine would parse it now."""
+        return (self.mode in (AUTHORIZATION, SASL, TRANSACTION)
+                and self._buf.find(b"\n", self._pos) >= 0)
+
+    def next_event(self, limit: int | None = None) -> Event | None:
+        """Parse buffered lines until an event is due (returned) or more bytes are needed;
+        with ``limit``, also stop (None) after that many lines."""
+        handled = 0
         while True:
             mode = self.mode
             if mode == CLOSED:
@@ -112,6 +128,9 @@ class Pop3Machine:
                 return close
             if mode not in (AUTHORIZATION, SASL, TRANSACTION):
                 return None
+            if limit is not None and handled >= limit:
+                return None
+            handled += 1
             buf = self._buf
             pos = self._pos
             nl = buf.find(b"\n", pos)

@@ -8,17 +8,24 @@ connection is an ``asyncio.Protocol`` (:class:`Pop3Session`) that feeds received
 Strategies:
 - While an event is served the machine parses nothing more, so pipelined replies stay in
   order; bytes keep arriving into its buffer and reading pauses above ``PAUSE_ABOVE``.
-- Writes are coalesced: every reply queued while parsing one read goes out in one write.
+- Writes are coalesced: the replies to up to ``COMMANDS_PER_TURN`` pipelined commands go
+  out in one write; more buffered commands are parsed in a later loop turn, so one client
+  cannot hold the loop. While the transport's write buffer is above its high-water mark
+  (``pause_writing``) nothing is parsed and reading pauses; ``resume_writing`` carries on.
+  A client that pipelines without reading thus holds at most one turn of replies.
   A long RETR/TOP answer is written chunk by chunk, waiting whenever the transport asks to
   pause (the client reads slowly) and reading nothing meanwhile.
 - A failed login is answered after ``auth_failure_delay`` seconds (Dovecot waits 2 s).
+  Logins are counted per address and client IP by the process-wide ``LoginGuard`` (shared
+  with IMAP); over its limit they get ``-ERR [AUTH]`` without the password being checked.
 - The maildrop lock is refreshed every third of its time to live; a session that loses it
   (the store says another holder has it) is told ``-ERR [SYS/TEMP]`` and closed.
 - When a session ends without QUIT nothing is deleted; \\Seen marks from RETR are applied
   and the lock released in a cleanup task that ``Pop3Server.close`` waits for.
 - One timer per connection: ``pop3_timeout`` since the client last sent or read anything
   (also while it does not read a RETR answer); our own store work never times it out.
-- Connection limit per process (``max_connections``): ``-ERR [SYS/TEMP]`` and close.
+- Connection limit per listener and process (``max_connections``, default ``[mailbox]
+  max_connections``): ``-ERR [SYS/TEMP]`` and close.
 - Sessions per account (``[mailbox] max_connections_per_user``, counted together with IMAP
   in ``hayate.mailbox.sessions``): a login over it gets ``-ERR [IN-USE]``; the session goes on.
 - An unexpected exception answers ``-ERR [SYS/TEMP] Internal error…``, is logged, and closes
@@ -39,9 +46,11 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from hayate.config import MailboxConfig
+from hayate.mailbox.login_guard import LoginGuard, shared_login_guard
 from hayate.pop3 import wire as W
 from hayate.pop3.backend import (
     AuthFailed,
+    AuthRefused,
     MailboxesFactory,
     MaildropInUse,
     MaildropLocks,
@@ -56,6 +65,7 @@ from hayate.store.base import Store
 log = logging.getLogger("hayate.pop3")
 
 PAUSE_ABOVE = 64 * 1024  # buffered, unparsed bytes while an event is served
+COMMANDS_PER_TURN = 32  # pipelined commands parsed per loop turn
 CLEANUP_WAIT = 10.0  # seconds close() waits for sessions to release their locks
 CLOSE_GRACE = 5.0  # seconds a closing connection gets to finish (TLS close_notify), then abort
 
@@ -72,8 +82,14 @@ class Pop3ServerSettings:
     # auth_failure_delay``.
     auth_failure_delay: float | None = None
     lock_ttl: float = 60.0  # the maildrop lock's time to live, refreshed every third of it
-    max_connections: int = 1000  # per listener and process
+    max_connections: int | None = None  # per listener and process; None: [mailbox]'s
     tls_handshake_timeout: float = 30.0
+
+    @property
+    def connection_limit(self) -> int:
+        if self.max_connections is not None:
+            return self.max_connections
+        return self.mailbox.max_connections
 
     @property
     def failure_delay(self) -> float:
@@ -101,6 +117,7 @@ class Pop3Stats:
     refused: int = 0  # over max_connections
     logins: int = 0
     auth_failures: int = 0
+    auth_refused: int = 0  # logins refused unchecked by the login guard
     in_use: int = 0  # logins refused because another session held the maildrop
     too_many_sessions: int = 0  # logins refused over [mailbox] max_connections_per_user
     messages_retrieved: int = 0
@@ -185,6 +202,8 @@ class Pop3Session(asyncio.Protocol):
         self._machine = Pop3Machine(server.machine_cfg, tls=server.settings.implicit_tls)
         self._transport: asyncio.Transport | None = None
         self._peer = "-"
+        self._client_ip = ""
+        self._parse_soon = False  # a _continue is scheduled
         self.holder = f"{server.holder_prefix}/{secrets.token_hex(6)}"  # in the lock
         self._opened: OpenMaildrop | None = None
         self._updated = False  # the UPDATE state ran (QUIT)
@@ -223,7 +242,8 @@ class Pop3Session(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self._peer = f"{peer[0]}:{peer[1]}"
-        if len(server.sessions) >= server.settings.max_connections:
+            self._client_ip = str(peer[0])
+        if len(server.sessions) >= server.settings.connection_limit:
             server.stats.refused += 1
             self._closed = True
             self._cleaned = True
@@ -242,14 +262,15 @@ class Pop3Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_activity = self._loop.time()
         try:
-            ev = self._machine.feed(data)
-            if self._pending is not None:
-                if self._machine.buffered > PAUSE_ABOVE:
-                    self._pause_reading()
-                return
-            self._pump(ev)
+            self._machine.receive(data)
         except Exception:
             self._internal_error("reading from client")
+            return
+        if self._pending is not None or self._paused_write or self._parse_soon:
+            if self._machine.buffered > PAUSE_ABOVE:
+                self._pause_reading()
+            return
+        self._continue()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -284,8 +305,39 @@ class Pop3Session(asyncio.Protocol):
         self._last_activity = self._loop.time()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        elif self._pending is None:
+            self._continue_soon()
 
     # ----------------------------------------------------------------- the event pump
+
+    def _continue(self) -> None:
+        """Parse and serve up to ``COMMANDS_PER_TURN`` buffered commands, unless an event
+        is being served or the client is not reading our replies; more in a later turn."""
+        self._parse_soon = False
+        if self._pending is not None or self._closed or self._closing:
+            return
+        m = self._machine
+        if self._paused_write:
+            self._pause_reading()
+            return
+        try:
+            self._pump(m.next_event(COMMANDS_PER_TURN))
+        except Exception:
+            self._internal_error("serving commands")
+            return
+        if self._pending is not None or self._closed or self._closing:
+            return
+        if self._paused_write:
+            self._pause_reading()
+        elif m.line_ready:
+            self._continue_soon()
+        else:
+            self._resume_reading()  # no whole line left: more bytes are needed
+
+    def _continue_soon(self) -> None:
+        if not self._parse_soon:
+            self._parse_soon = True
+            self._loop.call_soon(self._continue)
 
     def _pump(self, ev: Event | None) -> None:
         """Serve the machine's next event: start a task for one that needs the store, or
@@ -338,20 +390,22 @@ class Pop3Session(asyncio.Protocol):
             return
         if not self._served():
             return
-        self._resume_reading()
-        try:
-            self._pump(self._machine.next_event())
-        except Exception:
-            self._internal_error("after " + type(ev).__name__)
+        self._continue()
 
     async def _login(self, ev: Login) -> None:
         stats = self._server.stats
         m = self._machine
         try:
-            opened = await self._backend.login(ev.username, ev.password, self.holder)
-        except AuthFailed:
+            opened = await self._backend.login(ev.username, ev.password, self.holder,
+                                               self._client_ip)
+        except AuthFailed as exc:
             stats.auth_failures += 1
-            log.info("authentication failed for %r from %s", ev.username[:100], self._peer)
+            if isinstance(exc, AuthRefused):
+                stats.auth_refused += 1
+                log.info("login refused unchecked for %r from %s: too many failures",
+                         ev.username[:100], self._peer)
+            else:
+                log.info("authentication failed for %r from %s", ev.username[:100], self._peer)
             await asyncio.sleep(self._server.settings.failure_delay)
             m.login_failed(W.AUTH_FAILED)
             return
@@ -563,10 +617,8 @@ class Pop3Session(asyncio.Protocol):
         self._transport = new
         self._last_activity = self._loop.time()
         self._machine.tls_started()
-        try:
-            self._pump(self._machine.next_event())
-        except Exception:
-            self._internal_error("after STLS")
+        self._resume_reading()
+        self._continue()
 
 
 async def start_pop3_server(
@@ -578,12 +630,15 @@ async def start_pop3_server(
     sock: socket.socket | None = None,
     mailboxes: MailboxesFactory | None = None,
     locks: MaildropLocks | None = None,
+    login_guard: LoginGuard | None = None,
 ) -> Pop3Server:
     """Build and start one listener; the returned object has ``.stats``, ``.port``,
-    ``close()``. ``mailboxes``/``locks`` default to the store-backed implementations."""
+    ``close()``. ``mailboxes``/``locks`` default to the store-backed implementations,
+    ``login_guard`` to the one every IMAP and POP3 listener of the process shares."""
     backend = Pop3Backend(
         store, mailboxes=mailboxes, locks=locks, lock_ttl=settings.lock_ttl,
         max_sessions_per_user=settings.mailbox.max_connections_per_user,
+        login_guard=login_guard or shared_login_guard(settings.mailbox),
     )
     server = Pop3Server(settings, backend)
     await server.start(host, port, sock=sock)

@@ -427,7 +427,8 @@ class Store(ABC):
 
     @abstractmethod
     async def folder_flag_sets(self, folder_id: int) -> list[str]:
-        """Each distinct set of flags in the folder, as stored (space separated)."""
+        """Each distinct set of flags in the folder, as stored (space separated), ordered by
+        the lowest UID that carries it."""
 
     @abstractmethod
     async def claim_recent(self, folder_id: int) -> int | None:

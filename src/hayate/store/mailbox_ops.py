@@ -222,9 +222,11 @@ def folder_changes(folder_id: int, modseq: int) -> Op[FolderChanges | None]:
 
 
 def folder_flag_sets(folder_id: int) -> Op[list[str]]:
-    """The distinct stored flag strings of a folder (read from the metadata index alone)."""
+    """The distinct stored flag strings of a folder, in the order of the lowest UID that
+    has each (read from the metadata index alone)."""
     res = yield Query(
-        "SELECT DISTINCT flags FROM messages WHERE mailbox_id = ? AND flags <> ''",
+        "SELECT flags, min(uid) FROM messages WHERE mailbox_id = ? AND flags <> ''"
+        " GROUP BY flags ORDER BY 2",
         (folder_id,),
     )
     return [str(row[0]) for row in res.rows]

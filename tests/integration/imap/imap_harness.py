@@ -23,6 +23,7 @@ from tests.support.store import sqlite_store
 from hayate.config import MailboxConfig
 from hayate.imap.keywords import KeywordCache
 from hayate.imap.server import ImapServer, ImapServerSettings, start_imap_server
+from hayate.mailbox.login_guard import login_guard_for
 from hayate.mailbox.service import StoreMailboxes
 from hayate.mailbox.watch import FolderWatcher
 from hayate.store.sqlite import SqliteStore
@@ -48,6 +49,7 @@ class Harness:
     server: ImapServer
     tls_dir: Path
     clients: list[RawClient] = field(default_factory=list)
+    clock: FakeClock = field(default_factory=FakeClock)  # the store's and the login guard's
 
     @property
     def port(self) -> int:
@@ -156,7 +158,8 @@ async def imap_server(tmp_path: Path, *, tls: bool = False, quota: int = 0,
     if tls:
         generate_self_signed(tmp_path / "cert.pem", tmp_path / "key.pem", ["localhost"])
         ctx = server_context(tmp_path / "cert.pem", tmp_path / "key.pem")
-    async with sqlite_store(tmp_path / "hayate.db", FakeClock()) as store:
+    clock = FakeClock()
+    async with sqlite_store(tmp_path / "hayate.db", clock) as store:
         await store.add_account(USER, PASSWORD, quota_bytes=quota)
         watcher = FolderWatcher(store, cfg.watch_interval)
         watcher.start()
@@ -164,11 +167,13 @@ async def imap_server(tmp_path: Path, *, tls: bool = False, quota: int = 0,
             hostname="mx.hayate.test", tls=ctx, mailbox=cfg, max_literal=max_literal,
             auth_failure_delay=auth_failure_delay,
         )
-        server = await start_imap_server(settings, store, watcher)
+        # A login guard of its own: failed logins of other tests must not count here.
+        server = await start_imap_server(settings, store, watcher,
+                                         login_guard=login_guard_for(cfg, clock))
         # Every test has its own store, whose first folders have the same ids and (on the
         # fake clock) UIDVALIDITY: the process-wide keyword cache must not carry over.
         server.context.keywords = KeywordCache()
-        harness = Harness(store, watcher, server, tmp_path)
+        harness = Harness(store, watcher, server, tmp_path, clock=clock)
         try:
             yield harness
         finally:

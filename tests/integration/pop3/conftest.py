@@ -22,6 +22,7 @@ from tests.support.store import sqlite_store
 
 from hayate.config import MailboxConfig
 from hayate.core.seams import SystemClock
+from hayate.mailbox.login_guard import login_guard_for
 from hayate.mailbox.model import Folder
 from hayate.mailbox.service import StoreMailboxes
 from hayate.pop3.server import Pop3Server, Pop3ServerSettings, start_pop3_server
@@ -112,7 +113,8 @@ async def start_pop3(store: SqliteStore, server_tls: ssl.SSLContext
             mailbox=MailboxConfig(**options),
             **settings,
         )
-        server = await start_pop3_server(pop3_settings, store, "127.0.0.1", 0)
+        server = await start_pop3_server(pop3_settings, store, "127.0.0.1", 0,
+                                         login_guard=login_guard_for(pop3_settings.mailbox))
         running.append(server)
         return server
 
