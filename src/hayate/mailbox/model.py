@@ -244,6 +244,11 @@ class Mailboxes(ABC):
         for UID EXPUNGE); returns their UIDs ascending. Frees their quota."""
 
     @abstractmethod
+    async def remove(self, folder: Folder, uids: UidRanges) -> list[int]:
+        """Expunge the messages in ``uids`` whatever their flags, in one transaction (POP3's
+        UPDATE state); returns their UIDs ascending. Frees their quota."""
+
+    @abstractmethod
     async def copy(self, folder: Folder, uids: UidRanges, target: str) -> CopyResult:
         """Copy with flags and internal date. Raises FolderNotFound, OverQuota."""
 

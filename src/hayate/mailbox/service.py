@@ -366,6 +366,14 @@ class StoreMailboxes(Mailboxes):
         with _translated(folder.name):
             return await self.store.expunge(account, folder.id, ranges)
 
+    async def remove(self, folder: Folder, uids: UidRanges) -> list[int]:
+        account = await self._account()
+        ranges = clip_ranges(uids)
+        if ranges == ():
+            return []
+        with _translated(folder.name):
+            return await self.store.expunge(account, folder.id, ranges, flagged_only=False)
+
     async def copy(self, folder: Folder, uids: UidRanges, target: str) -> CopyResult:
         return await self._copy(folder, uids, target, move=False)
 

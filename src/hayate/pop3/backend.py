@@ -18,28 +18,25 @@ Login also ends \\Recent for the messages it sees, like Dovecot's POP3 (IMAP ses
 later do not show them as recent).
 
 UPDATE (after QUIT) flags the messages retrieved with RETR \\Seen and expunges the ones
-marked with DELE: flag \\Deleted, then expunge just those UIDs (messages another client
-flagged \\Deleted stay). The store has no single call for both, so when the expunge fails
-the \\Deleted flags this UPDATE added are taken off again: the session's DELEs are undone
-as a whole, never left half done. A session that ends without QUIT deletes nothing; its \\Seen marks
-are still applied (Dovecot's default, ``pop3_no_flag_updates = no``).
+marked with DELE: exactly those UIDs, whatever their flags, in one transaction
+(``Mailboxes.remove``), so a failure leaves the session's DELEs undone as a whole and
+messages another client flagged \\Deleted stay. A session that ends without QUIT deletes
+nothing; its \\Seen marks are still applied (Dovecot's default, ``pop3_no_flag_updates =
+no``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from hayate.config import MailboxConfig
 from hayate.mailbox.login_guard import LoginGuard, login_guard_for
-from hayate.mailbox.model import DELETED, SEEN, Folder, Mailboxes, ranges_of
+from hayate.mailbox.model import SEEN, Folder, Mailboxes, ranges_of
 from hayate.mailbox.sessions import SESSIONS, SessionCounter
 from hayate.pop3.maildrop import Maildrop
 from hayate.store.base import Store
-
-log = logging.getLogger("hayate.pop3")
 
 INBOX = "INBOX"
 
@@ -163,25 +160,14 @@ class Pop3Backend:
     async def update(
         self, opened: OpenMaildrop, deleted: Sequence[int], seen: Sequence[int]
     ) -> int:
-        """Flag ``seen`` \\Seen, expunge ``deleted``; returns how many were expunged."""
+        """Flag ``seen`` \\Seen, then expunge ``deleted`` in one transaction (whatever their
+        flags: nothing is left half done when it fails); returns how many were expunged."""
         mailboxes, folder = opened.mailboxes, opened.folder
         if seen:
             await mailboxes.store_flags(folder, ranges_of(sorted(seen)), "add", [SEEN])
         if not deleted:
             return 0
-        doomed = ranges_of(sorted(deleted))
-        flagged, _ = await mailboxes.store_flags(folder, doomed, "add", [DELETED])
-        try:
-            return len(await mailboxes.expunge(folder, doomed))
-        except BaseException:
-            added = [info.uid for info in flagged]
-            if added:
-                try:
-                    await mailboxes.store_flags(folder, ranges_of(added), "remove", [DELETED])
-                except Exception as exc:
-                    log.error("could not take \\Deleted off %d messages of %s after a "
-                              "failed UPDATE: %r", len(added), opened.address, exc)
-            raise
+        return len(await mailboxes.remove(folder, ranges_of(sorted(deleted))))
 
     async def refresh(self, address: str, holder: str) -> bool:
         return await self.locks.refresh(address, holder, self.lock_ttl)

@@ -462,10 +462,16 @@ class Store(ABC):
 
     @abstractmethod
     async def expunge(
-        self, account_id: int, folder_id: int, uids: UidRanges | None = None
+        self,
+        account_id: int,
+        folder_id: int,
+        uids: UidRanges | None = None,
+        *,
+        flagged_only: bool = True,
     ) -> list[int]:
-        """Remove the messages flagged \\Deleted (within ``uids`` when given); their UIDs,
-        ascending. Raises NoSuchMailbox."""
+        """Remove the messages flagged \\Deleted (within ``uids`` when given; every message
+        within ``uids`` when not ``flagged_only``); their UIDs, ascending. Raises
+        NoSuchMailbox."""
 
     @abstractmethod
     async def copy_messages(

@@ -353,14 +353,19 @@ def store_flags(
     return changed, refused
 
 
-def expunge(account_id: int, folder_id: int, ranges: UidRanges | None) -> Op[list[int]]:
+def expunge(
+    account_id: int, folder_id: int, ranges: UidRanges | None, flagged_only: bool = True
+) -> Op[list[int]]:
+    """Remove the messages flagged \\Deleted in ``ranges`` (every message in ``ranges``
+    when not ``flagged_only``: POP3's DELE), with tombstones, in one transaction."""
     current = yield from _lock_folder(account_id, folder_id)
     removed: list[tuple[int, int, int]] = []
+    flag_test, flag_params = (f"{HAS_FLAG} AND ", (DELETED,)) if flagged_only else ("", ())
     for condition, params in _conditions(ranges):
         res = yield Query(
-            f"DELETE FROM messages WHERE mailbox_id = ? AND {HAS_FLAG} AND {condition}"
+            f"DELETE FROM messages WHERE mailbox_id = ? AND {flag_test}{condition}"
             " RETURNING uid, size, body_id",
-            (folder_id, DELETED, *params),
+            (folder_id, *flag_params, *params),
         )
         removed.extend((int(uid), int(size), int(body)) for uid, size, body in res.rows)
     if not removed:

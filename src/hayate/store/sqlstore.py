@@ -345,10 +345,15 @@ class SqlStore(Store):
         )
 
     async def expunge(
-        self, account_id: int, folder_id: int, uids: UidRanges | None = None
+        self,
+        account_id: int,
+        folder_id: int,
+        uids: UidRanges | None = None,
+        *,
+        flagged_only: bool = True,
     ) -> list[int]:
         return await self._run(
-            lambda: mailbox_ops.expunge(account_id, folder_id, uids), write=True
+            lambda: mailbox_ops.expunge(account_id, folder_id, uids, flagged_only), write=True
         )
 
     async def copy_messages(

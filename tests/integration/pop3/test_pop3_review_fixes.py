@@ -90,7 +90,7 @@ async def test_parallel_guesses_cannot_pass_the_ip_limit(
 
 
 class ExpungeFails(StoreMailboxes):
-    async def expunge(self, folder: object, uids: UidRanges | None = None) -> list[int]:
+    async def remove(self, folder: object, uids: UidRanges) -> list[int]:
         raise StoreError("disk full")
 
 

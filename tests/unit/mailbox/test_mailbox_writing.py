@@ -197,3 +197,16 @@ async def test_another_accounts_folder_cannot_be_changed(
     with pytest.raises(FolderNotFound):
         await amy.move(bobs_inbox, ((1, 1),), "INBOX")
     assert list(await bob.uids(bobs_inbox)) == [1]
+
+
+async def test_remove_expunges_whatever_the_flags(amy: StoreMailboxes) -> None:
+    for body in (b"a", b"b", b"c"):
+        await amy.append("INBOX", body)
+    inbox = await amy.folder("INBOX")
+    await amy.store_flags(inbox, ((3, 3),), "add", ["\\Deleted"])
+    used = (await amy.quota()).used
+    assert await amy.remove(inbox, ((1, 2), (9, 9))) == [1, 2]
+    assert list(await amy.uids(inbox)) == [3]  # the \Deleted one outside the set stays
+    assert (await amy.quota()).used == used - 2
+    changes = await amy.changes_since(inbox, 0)
+    assert changes.vanished == [1, 2]
