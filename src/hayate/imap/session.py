@@ -28,8 +28,6 @@ Rules applied around every command:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hayate import __version__
 from hayate.config import MailboxConfig
+from hayate.core.sasl import decode_response, parse_plain
 from hayate.imap import commands as C
 from hayate.imap.keywords import KEYWORDS, KeywordCache
 from hayate.imap.response import quoted, tagged
@@ -409,26 +408,20 @@ async def do_authenticate(s: ImapSession, cmd: C.Command) -> bytes:
         if line.strip() == b"*":
             s.count_bad()
             return tagged(cmd.tag, "BAD", "Authentication aborted by client.")
-        try:
-            response = base64.b64decode(line.strip(), validate=True)
-        except (binascii.Error, ValueError):
+        response = decode_response(line.strip())
+        if response is None:
             s.count_bad()
             return tagged(cmd.tag, "BAD", "Invalid base64 data in continued response.")
-    parts = response.split(b"\0")
-    if len(parts) != 3:
+    plain = parse_plain(response)
+    if plain is None:
         s.count_bad()
         return tagged(cmd.tag, "BAD", "Invalid PLAIN authentication data.")
-    try:
-        authzid, authcid, password = (p.decode("utf-8") for p in parts)
-    except UnicodeDecodeError:
-        s.count_bad()
-        return tagged(cmd.tag, "BAD", "Invalid PLAIN authentication data.")
-    if authzid and authzid.lower() != authcid.lower():
+    if plain.authzid and plain.authzid.lower() != plain.user.lower():
         s.ctx.stats.auth_failures += 1
         s.count_bad()
         return tagged(cmd.tag, "NO", "Authorization as another user is not allowed.",
                       "AUTHORIZATIONFAILED")
-    return await s.login(cmd.tag, authcid, password)
+    return await s.login(cmd.tag, plain.user, plain.password)
 
 
 async def do_starttls(s: ImapSession, cmd: C.Command) -> bytes:

@@ -28,10 +28,10 @@ Strategies:
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from hayate.core.sasl import decode_response, parse_plain
 from hayate.pop3 import wire as W
 from hayate.pop3.events import Close, Event, Fetch, Login, StartTls, Update
 from hayate.pop3.maildrop import Maildrop
@@ -322,7 +322,7 @@ class Pop3Machine:
             self.mode = SASL
             self._out.append(W.PLAIN_CONTINUE)
             return None
-        raw = _b64(words[1].encode("ascii", "replace"))
+        raw = decode_response(words[1].encode("ascii", "replace"))
         if raw is None:
             self._error(W.BAD_BASE64)
             return None
@@ -333,27 +333,19 @@ class Pop3Machine:
         if line.strip() == b"*":
             self._error(W.AUTH_ABORTED)
             return None
-        raw = _b64(line.strip())
+        raw = decode_response(line.strip())
         if raw is None:
             self._error(W.BAD_BASE64)
             return None
         return self._plain(raw)
 
     def _plain(self, raw: bytes) -> Event | None:
-        parts = raw.split(b"\0")
-        if len(parts) != 3:
-            self._error(W.AUTH_FAILED)
-            return None
-        try:
-            authzid, user, password = (p.decode("utf-8") for p in parts)
-        except UnicodeDecodeError:
-            self._error(W.AUTH_FAILED)
-            return None
-        if not user or (authzid and authzid != user):
+        plain = parse_plain(raw)
+        if plain is None or (plain.authzid and plain.authzid != plain.user):
             self._error(W.AUTH_FAILED)
             return None
         self.mode = WAIT
-        return Login(user, password, "PLAIN")
+        return Login(plain.user, plain.password, "PLAIN")
 
     def _apop(self, arg: str) -> Event | None:
         self._error(W.err("APOP not enabled."))
@@ -517,15 +509,6 @@ def _shown(text: str) -> str:
     """An argument echoed in an error: printable ASCII only, at most 40 characters."""
     clean = "".join(c if c.isascii() and c.isprintable() else "?" for c in text[:40])
     return clean + ("..." if len(text) > 40 else "")
-
-
-def _b64(data: bytes) -> bytes | None:
-    if data == b"=":
-        return b""
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error:
-        return None
 
 
 _Handler = Callable[[Pop3Machine, str], Event | None]

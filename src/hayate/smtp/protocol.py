@@ -24,12 +24,12 @@ Strategies:
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from hayate.core.envelope import Envelope
 from hayate.core.reply import SmtpReply
+from hayate.core.sasl import decode_response, parse_plain
 from hayate.smtp import replies as R
 from hayate.smtp.address import (
     ParamError,
@@ -619,7 +619,7 @@ class SmtpMachine:
                 self.mode = AUTH
                 self._out.append(R.AUTH_PLAIN_CHALLENGE)
                 return None
-            raw = _b64(initial.encode("ascii"))
+            raw = decode_response(initial.encode("ascii"))
             if raw is None:
                 self._error(R.AUTH_BASE64)
                 return None
@@ -641,7 +641,7 @@ class SmtpMachine:
             self.mode = CMD
             self._out.append(R.AUTH_ABORTED)
             return None
-        raw = _b64(line)
+        raw = decode_response(line)
         if raw is None:
             self.mode = CMD
             self._error(R.AUTH_BASE64)
@@ -665,29 +665,12 @@ class SmtpMachine:
         return Authenticate("LOGIN", self._auth_login_user, text)
 
     def _plain(self, raw: bytes) -> Event | None:
-        parts = raw.split(b"\0")
-        if len(parts) != 3:
-            self._error(R.AUTH_FAILED)
-            return None
-        try:
-            authzid, user, password = (p.decode("utf-8") for p in parts)
-        except UnicodeDecodeError:
-            self._error(R.AUTH_FAILED)
-            return None
-        if not user or (authzid and authzid != user):
+        plain = parse_plain(raw)
+        if plain is None or (plain.authzid and plain.authzid != plain.user):
             self._error(R.AUTH_FAILED)
             return None
         self.mode = WAIT
-        return Authenticate("PLAIN", user, password)
-
-
-def _b64(data: bytes) -> bytes | None:
-    if data == b"=":
-        return b""
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error:
-        return None
+        return Authenticate("PLAIN", plain.user, plain.password)
 
 
 _Handler = Callable[[SmtpMachine, str, bool], Event | None]
