@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -23,7 +22,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.procs import Usage, free_port, session_usage, stop_process
+from bench.procs import ServerProcess, free_port
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
@@ -68,7 +67,7 @@ def wait_greeting(
     return f"no IMAP greeting on port {port} within {timeout:.0f}s ({last})"
 
 
-class PrivateDovecot:
+class PrivateDovecot(ServerProcess):
     """A running private Dovecot with one user; IMAP on 127.0.0.1:``port``."""
 
     name = "Dovecot"
@@ -167,33 +166,3 @@ class PrivateDovecot:
             [DOVEADM, "-c", str(self.config), "force-resync", "-u", self.user, "INBOX"],
             check=True, capture_output=True, timeout=timeout,
         )
-
-    # -- measuring --------------------------------------------------------------------
-
-    def usage(self) -> Usage:
-        if self.proc is None:
-            return Usage(0.0, 0, 0, 0, 0)
-        return session_usage(self.proc.pid)
-
-    def log_tail(self, lines: int = 4) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
-
-    def close(self) -> None:
-        try:
-            if self.proc is not None:
-                stop_process(self.proc, grace=10.0)
-        finally:
-            if os.environ.get("BENCH_KEEP"):
-                print(f"  (kept {self.root})")
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PrivateDovecot:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

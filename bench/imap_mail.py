@@ -17,7 +17,6 @@ import asyncio
 import base64
 import os
 import random
-import shutil
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from bench.hayate import hayate_executable
 from bench.imap_dovecot import wait_greeting
-from bench.procs import Usage, free_port, session_usage, stop_process
+from bench.procs import ServerProcess, free_port
 
 DOMAIN = "bench.test"
 USER = f"bench@{DOMAIN}"
@@ -171,7 +170,7 @@ async def _deliver(db: Path, messages: Sequence[bytes], batch: int) -> None:
         await store.close()
 
 
-class HayateImap:
+class HayateImap(ServerProcess):
     """``hayate serve`` with IMAP on 127.0.0.1:``port`` and one account holding the
     benchmark messages."""
 
@@ -213,30 +212,3 @@ class HayateImap:
             self.close()
             raise
 
-    def usage(self) -> Usage:
-        if self.proc is None:
-            return Usage(0.0, 0, 0, 0, 0)
-        return session_usage(self.proc.pid)
-
-    def log_tail(self, lines: int = 4) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
-
-    def close(self) -> None:
-        try:
-            if self.proc is not None:
-                stop_process(self.proc, grace=10.0)
-        finally:
-            if os.environ.get("BENCH_KEEP"):
-                print(f"  (kept {self.root})")
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> HayateImap:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -202,3 +204,41 @@ def _pss_kb(pid: int) -> int:
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
+
+
+class ServerProcess:
+    """A benchmarked server run from a private folder: ``root`` (removed on close unless
+    BENCH_KEEP is set), ``log_path`` and the running ``proc`` (a session leader, so its CPU
+    and memory are summed over every process it starts)."""
+
+    root: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None
+
+    def usage(self) -> Usage:
+        if self.proc is None:
+            return Usage(0.0, 0, 0, 0, 0)
+        return session_usage(self.proc.pid)
+
+    def log_tail(self, lines: int = 4) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def close(self) -> None:
+        try:
+            if self.proc is not None:
+                stop_process(self.proc, grace=10.0)
+        finally:
+            if os.environ.get("BENCH_KEEP"):
+                print(f"  (kept {self.root})")
+            else:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
