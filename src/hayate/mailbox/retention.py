@@ -4,9 +4,10 @@ A rule names a folder (``"Trash"``, ``"Lists/old"``; ``inbox`` in any case is IN
 special use (``"\\Trash"``, ``"\\Junk"``: every folder marked with it, whatever its name).
 :func:`sweep` expunges the messages of those folders whose internal date is more than
 ``days`` old, like an EXPUNGE would: tombstones for the UIDs (sessions see them vanish),
-a new modseq, and their bytes back to the account's quota. It works in transactions of at
-most ``batch`` messages, so a big folder never holds the store's lock for long. The runtime
-calls it hourly on one worker.
+a new modseq, and their bytes back to the account's quota (the tombstones count toward the
+folder's bound and are pruned by the batch that passes it, see ``hayate.store.tombstones``).
+It works in transactions of at most ``batch`` messages, so a big folder never holds the
+store's lock for long. The runtime calls it hourly on one worker.
 """
 
 from __future__ import annotations

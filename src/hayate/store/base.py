@@ -125,7 +125,9 @@ class FolderChanges:
     highestmodseq: int
     uidnext: int
     changed: list[StoredMessage]  # ascending UID
-    vanished: list[int]  # ascending
+    # Ascending. Below the folder's vanished floor (old tombstones pruned) a superset: every
+    # UID under UIDNEXT the folder no longer holds, so possibly UIDs gone long before.
+    vanished: list[int]
 
 
 @dataclass(frozen=True, slots=True)

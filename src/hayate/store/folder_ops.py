@@ -28,6 +28,7 @@ from hayate.store.base import (
     NoSuchMailbox,
 )
 from hayate.store.ops import Op, Query, insert_mailbox, next_uidvalidity, release_bytes
+from hayate.store.tombstones import bury_all
 
 MAX_PARAMS = 400  # parameters of one statement's list of ids or UID-set condition
 HAS_FLAG = "flags LIKE ? ESCAPE '!'"
@@ -215,11 +216,7 @@ def _rename_inbox(account_id: int, new: str, now: float) -> Op[None]:
         (account_id, new, uidvalidity, uidnext, modseq, True, recent),
     )
     new_id = int(res.rows[0][0])
-    yield Query(
-        "INSERT INTO expunged (mailbox_id, uid, modseq)"
-        " SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?",
-        (modseq, inbox_id),
-    )
+    yield from bury_all(inbox_id, modseq)
     yield Query("UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (new_id, inbox_id))
 
 

@@ -6,9 +6,9 @@ Change tracking. A transaction that changes a folder's messages first locks the 
 row (``UPDATE mailboxes ... RETURNING highestmodseq``), so changes to one folder are
 serialized and commit in modseq order; it then takes ``highestmodseq + 1`` for all of its
 changes and stamps it on the changed messages and on the tombstones (``expunged``) of the
-UIDs it removed. A transaction that turns out to change nothing leaves the modseq alone.
-Reading ``highestmodseq`` together with the changes in one statement (one snapshot) gives a
-consistent answer on both engines.
+UIDs it removed (kept bounded, see ``hayate.store.tombstones``). A transaction that turns
+out to change nothing leaves the modseq alone. Reading ``highestmodseq`` together with the
+changes in one statement (one snapshot) gives a consistent answer on both engines.
 
 UID sets. Ranges become SQL conditions of at most ``MAX_PARAMS`` parameters each
 (``uid IN (...)`` for single UIDs, ``uid BETWEEN ? AND ?`` for runs), so any set is read in
@@ -38,6 +38,7 @@ from hayate.store.base import (
 )
 from hayate.store.folder_ops import DELETED, HAS_FLAG, MAX_PARAMS, SEEN, owner
 from hayate.store.ops import Op, Query, forget_messages, insert_message
+from hayate.store.tombstones import HEX_UIDS, bury, vanished_complement
 
 _MESSAGE = "uid, modseq, internaldate, size, flags"
 _CAS_ATTEMPTS = 5
@@ -193,19 +194,26 @@ def folder_bodies(folder_id: int, uids: Sequence[int]) -> Op[dict[int, bytes]]:
     return out
 
 
-def folder_changes(folder_id: int, modseq: int) -> Op[FolderChanges | None]:
-    """Changed messages, tombstones and the folder's counters in one statement."""
+def folder_changes(folder_id: int, modseq: int, dialect: str) -> Op[FolderChanges | None]:
+    """Changed messages, vanished UIDs and the folder's counters in one statement (one
+    snapshot). Vanished: the tombstones above ``modseq``, or, when ``modseq`` is below the
+    folder's vanished floor (older tombstones pruned), every UID below UIDNEXT the folder
+    no longer holds (see ``hayate.store.tombstones``)."""
     res = yield Query(
         f"SELECT 0, {_MESSAGE} FROM messages WHERE mailbox_id = ? AND modseq > ?"
         " UNION ALL SELECT 1, uid, modseq, NULL, NULL, NULL FROM expunged"
         " WHERE mailbox_id = ? AND modseq > ?"
-        " UNION ALL SELECT 2, uidnext, highestmodseq, NULL, NULL, NULL FROM mailboxes"
-        " WHERE id = ?",
-        (folder_id, modseq, folder_id, modseq, folder_id),
+        " AND ? >= (SELECT vanished_floor FROM mailboxes WHERE id = ?)"
+        " UNION ALL SELECT 2, uidnext, highestmodseq, NULL, NULL,"
+        f" CASE WHEN ? < vanished_floor THEN coalesce({HEX_UIDS[dialect]}, '') END"
+        " FROM mailboxes WHERE id = ?",
+        (folder_id, modseq, folder_id, modseq, modseq, folder_id, modseq, folder_id,
+         folder_id),
     )
     changed: list[StoredMessage] = []
     vanished: list[int] = []
     counters: tuple[int, int] | None = None
+    present: str | None = None
     for row in res.rows:
         kind = int(row[0])
         if kind == 0:
@@ -214,10 +222,14 @@ def folder_changes(folder_id: int, modseq: int) -> Op[FolderChanges | None]:
             vanished.append(int(row[1]))
         else:
             counters = (int(row[2]), int(row[1]))
+            present = None if row[5] is None else str(row[5])
     if counters is None:
         return None
     changed.sort(key=lambda m: m.uid)
-    vanished.sort()
+    if present is not None:
+        vanished = vanished_complement(decode_hex_uids(present), counters[1])
+    else:
+        vanished.sort()
     return FolderChanges(counters[0], counters[1], changed, vanished)
 
 
@@ -274,15 +286,6 @@ def _lock_folder(account_id: int, folder_id: int) -> Op[int]:
     if not res.rows:
         raise NoSuchMailbox(owner(account_id), f"#{folder_id}")
     return int(res.rows[0][0])
-
-
-def _bury(folder_id: int, modseq: int, uids: Sequence[int]) -> Op[None]:
-    """Tombstones for expunged UIDs, stamped with ``modseq``, the folder's new one."""
-    yield Query(
-        "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
-        many=tuple((folder_id, uid, modseq) for uid in uids),
-    )
-    yield Query("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", (modseq, folder_id))
 
 
 def append_message(
@@ -371,7 +374,7 @@ def expunge(
     if not removed:
         return []
     uids = sorted(uid for uid, _, _ in removed)
-    yield from _bury(folder_id, current + 1, uids)
+    yield from bury(folder_id, current + 1, uids)
     yield from forget_messages(
         account_id, sum(size for _, size, _ in removed), [body for _, _, body in removed]
     )
@@ -437,7 +440,7 @@ def copy_messages(
     if move:
         if folder_id == target_id:
             source_modseq = target_modseq
-        yield from _bury(folder_id, source_modseq + 1, [old for old, _ in pairs])
+        yield from bury(folder_id, source_modseq + 1, [old for old, _ in pairs])
     return uidvalidity, pairs
 
 
@@ -460,7 +463,7 @@ def expunge_older(folder_id: int, before: float, limit: int) -> Op[int]:
     if not res.rows:
         return 0
     uids = sorted(int(r[0]) for r in res.rows)
-    yield from _bury(folder_id, current + 1, uids)
+    yield from bury(folder_id, current + 1, uids)
     yield from forget_messages(
         account_id, sum(int(r[1]) for r in res.rows), [int(r[2]) for r in res.rows]
     )

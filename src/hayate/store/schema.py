@@ -56,6 +56,15 @@ Version 4 (message bodies in their own table, shared by copies):
   only ever shared by messages of one account. Bodies moved by the migration keep their
   message's id as their own (PostgreSQL's identity sequence is moved past them).
 
+Version 5 (bounded expunge tombstones):
+
+- ``mailboxes.vanished_floor``: tombstones with a modseq at or below it may have been
+  pruned, so "expunged since modseq M" for M below the floor is answered from the folder's
+  UIDs instead (UIDs are given out without gaps: every UID below UIDNEXT that is not in the
+  folder is gone); ``mailboxes.tombstones``: how many ``expunged`` rows the folder has, kept
+  up to date by every transaction that writes or prunes them, so an expunge learns whether
+  to prune without counting (rules in ``hayate.store.mailbox_ops``).
+
 A later issue adds a migration by appending to :data:`MIGRATIONS` (never edit an applied
 one). Statements are written once with ``{pk}``, ``{int}``, ``{real}``, ``{blob}`` and
 ``{bool}`` standing for the column types that differ between SQLite and PostgreSQL, and
@@ -281,6 +290,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             # deferred foreign-key checks pending.
             "CREATE INDEX messages_body ON messages (body_id)",
             "UPDATE messages SET body_id = id",
+        ),
+    ),
+    Migration(
+        5,
+        "bounded expunge tombstones: vanished floor and tombstone count",
+        (
+            "ALTER TABLE mailboxes ADD COLUMN vanished_floor {int} NOT NULL DEFAULT 0",
+            "ALTER TABLE mailboxes ADD COLUMN tombstones {int} NOT NULL DEFAULT 0",
+            """UPDATE mailboxes SET tombstones = (
+                SELECT count(*) FROM expunged e WHERE e.mailbox_id = mailboxes.id)""",
         ),
     ),
 )

@@ -299,7 +299,10 @@ class SqlStore(Store):
         return await self._run(lambda: mailbox_ops.folder_bodies(folder_id, wanted), write=False)
 
     async def folder_changes(self, folder_id: int, modseq: int) -> FolderChanges | None:
-        return await self._run(lambda: mailbox_ops.folder_changes(folder_id, modseq), write=False)
+        dialect = self.dialect.name
+        return await self._run(
+            lambda: mailbox_ops.folder_changes(folder_id, modseq, dialect), write=False
+        )
 
     async def folder_flag_sets(self, folder_id: int) -> list[str]:
         return await self._run(lambda: mailbox_ops.folder_flag_sets(folder_id), write=False)

@@ -56,7 +56,7 @@ async def test_an_account_from_before_migration_3_gets_its_defaults_once(
             "INSERT INTO mailboxes (account, name, uidvalidity) VALUES (?, ?, ?)",
             (account_id, name, uidvalidity),
         )
-    assert await blank_store.migrate() == [3, 4]
+    assert await blank_store.migrate() == [3, 4, 5]
     await blank_store.deliver(AMY, b"kept")
     assert [m.name for m in await blank_store.list_mailboxes(AMY)] == ["INBOX", "Sent"]
 
