@@ -229,6 +229,19 @@ class MailboxConfig(_Section):
     max_auth_failures_per_address: int = 10
     max_auth_failures_per_ip: int = 100
     auth_failure_window: float = 900.0  # seconds
+    # Clients that log in for many users (a webmail on this host): no per-IP limit for them,
+    # like Dovecot's login_trusted_networks. The per-address limit still applies.
+    trusted_networks: list[str] = Field(default_factory=list)  # e.g. ["127.0.0.1/32"]
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _trusted_networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP network: {net!r}") from exc
+        return value
     login_timeout: float = 60.0  # IMAP: seconds from connecting to a successful login, like Dovecot
     max_connections: int = 1000  # IMAP, POP3 connections per listener and worker; then refused
     max_line_length: int = 65536  # bytes of one command line (without its literals)

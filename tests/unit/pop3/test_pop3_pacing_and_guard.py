@@ -3,6 +3,8 @@ shared by IMAP and POP3 counts attempts per address and per client IP in a windo
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
 from tests.support.clock import FakeClock
 
 from hayate.config import MailboxConfig
@@ -54,3 +56,22 @@ def test_listeners_with_the_same_limits_share_one_guard() -> None:
     config = MailboxConfig(max_auth_failures_per_address=7)
     assert shared_login_guard(config) is shared_login_guard(config.model_copy())
     assert shared_login_guard(config) is not shared_login_guard(MailboxConfig())
+
+
+def test_trusted_networks_have_no_per_ip_limit_but_addresses_still_do() -> None:
+    guard = LoginGuard(per_address=2, per_ip=2, window=60.0, clock=FakeClock(),
+                       trusted=["127.0.0.0/8", "2001:db8::/32"])
+    for user in ("a", "b", "c", "d"):  # a webmail on this host, failing for many users
+        assert guard.begin(f"{user}@x.test", "127.0.0.1")
+    assert guard.begin("a@x.test", "127.0.0.1")
+    assert not guard.begin("a@x.test", "127.0.0.1")  # a's own limit holds
+    assert guard.begin("e@x.test", "2001:db8::5")
+    assert guard.begin("f@x.test", "192.0.2.1")
+    assert guard.begin("g@x.test", "192.0.2.1")
+    assert not guard.begin("h@x.test", "192.0.2.1")  # an untrusted IP is limited
+
+
+def test_trusted_networks_are_checked_in_the_config() -> None:
+    assert MailboxConfig(trusted_networks=["127.0.0.1/32"]).trusted_networks == ["127.0.0.1/32"]
+    with pytest.raises(ValidationError, match="not an IP network"):
+        MailboxConfig(trusted_networks=["localhost"])
