@@ -8,18 +8,13 @@ so that creating accounts is fast; tests about hashing cost build their own.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from tests.support.clock import FakeClock, clock
-from tests.support.store import fast_passwords
-from tests.unit.store.store_helpers import ENGINES, PG_DSN
+from tests.unit.store.store_helpers import ENGINES, engine_store
 
-from hayate.store.postgres import PostgresStore
-from hayate.store.sqlite import SqliteStore
 from hayate.store.sqlstore import SqlStore
 
 __all__ = ["clock", "store"]
@@ -29,24 +24,6 @@ __all__ = ["clock", "store"]
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[SqlStore]:
-    engine: str = request.param
-    schema = ""
-    opened: SqlStore
-    if engine == "sqlite":
-        opened = SqliteStore(tmp_path / "hayate.db", passwords=fast_passwords(), clock=clock)
-    else:
-        if not PG_DSN:
-            pytest.skip("HAYATE_TEST_PG is not set: the PostgreSQL engine is not tested")
-        schema = f"hayate_test_{secrets.token_hex(6)}"
-        async with await psycopg.AsyncConnection.connect(PG_DSN, autocommit=True) as conn:
-            await conn.execute(f"CREATE SCHEMA {schema}")
-        opened = PostgresStore(PG_DSN, schema=schema, passwords=fast_passwords(), clock=clock)
-    try:
-        await opened.create()
+    async with engine_store(request.param, tmp_path, clock) as opened:
         await opened.migrate()
         yield opened
-    finally:
-        await opened.close()
-        if schema:
-            async with await psycopg.AsyncConnection.connect(PG_DSN, autocommit=True) as conn:
-                await conn.execute(f"DROP SCHEMA {schema} CASCADE")
