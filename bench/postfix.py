@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.procs import Usage, free_port, kill_session, pid_alive, session_usage, wait_banner
@@ -50,8 +51,12 @@ class PostfixRelay:
 
     name = "Postfix"
 
-    def __init__(self, sink_port: int, base: Path | None = None) -> None:
+    def __init__(
+        self, sink_port: int, base: Path | None = None, settings: Sequence[str] = ()
+    ) -> None:
+        """``settings``: more ``main.cf`` lines (``name = value``), e.g. ``smtpd_milters``."""
         self.sink_port = sink_port
+        self.settings = tuple(settings)
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="postfix-bench-", dir=base))
         self.root.chmod(0o755)
@@ -102,6 +107,7 @@ class PostfixRelay:
             "syslog_name = postfix-bench",
             f"maillog_file = {self.maillog}",
             f"maillog_file_prefixes = {self.root}",
+            *self.settings,
         )
         self._postconf("-MX", "smtp/inet")
         listener = f"127.0.0.1:{self.port}"

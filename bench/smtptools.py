@@ -37,15 +37,17 @@ def missing_tools() -> str | None:
 class Sink:
     """A fresh smtp-sink on 127.0.0.1:``port`` that counts received messages."""
 
-    def __init__(self, port: int, workdir: Path) -> None:
+    def __init__(self, port: int, workdir: Path, dump_dir: Path | None = None) -> None:
+        """``dump_dir``: also keep every received message there, one file each."""
         self.port = port
         self.messages = 0
         self.last_change = time.monotonic()
         self._lock = threading.Lock()
         user = ["-u", "postfix"] if os.geteuid() == 0 else []  # it refuses to run as root
+        dump = ["-d", f"{dump_dir}/"] if dump_dir is not None else []  # file names: random hex
         self._stderr = (workdir / f"sink-{port}.err").open("wb")
         self.proc = subprocess.Popen(
-            [SMTP_SINK, "-c", *user, f"127.0.0.1:{port}", "1024"],
+            [SMTP_SINK, "-c", *user, *dump, f"127.0.0.1:{port}", "1024"],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             start_new_session=True,

@@ -13,39 +13,38 @@ Every active key of the chosen domain signs (rsa and ed25519 when both are activ
 message that cannot be signed (no From header, a broken key) is passed on unsigned and
 logged: signing never refuses mail.
 
-The private-key operation runs inline on the event loop: ~0.26 ms for rsa-2048 on a quiet
-machine (0.35-0.38 ms measured inside a loaded ``hayate serve``) and ~0.04 ms for ed25519
-(``python -m bench.dkim_sign``). Moving it elsewhere measured slower on the 2-vCPU machine
+The private-key operation runs inline on the event loop: ~0.23 ms for rsa-2048 on a quiet
+machine (OpenSSL with AVX-512 IFMA; 0.48 ms without it) and ~0.04 ms for ed25519
+(``python -m bench.dkim_sign``); inside a loaded ``hayate serve`` the whole ``sign()`` call
+takes ~0.31 ms of CPU (RSA ~0.27, canonicalization, hashes and header building ~0.045) and
+the key choice ~0.01. Moving the RSA elsewhere measured no better on the 2-vCPU machine
 (signed/unsigned relay throughput, ``bench.dkim``'s setup: 10 sessions, median of 3
 alternating rounds per run, all variants in the same run; Nov 2026):
 
     2 KB   inline 0.75 | helper process 0.67 | helper process at nice 19 0.71
     2 KB   inline 0.90 | thread pool 0.78 | thread, switch interval 0.5 ms 0.77
     50 KB  inline 0.81 | helper process 0.82 | helper process at nice 19 0.74
+    2 KB   inline 0.71 | C extension: OpenSSL in its own pthread, results over an eventfd,
+                         never touching the GIL 0.70 (a prototype, not kept)
+    2 KB   inline 0.68-0.75 | signing at delivery instead of at acceptance 0.72-0.80
+                         (separate runs: no difference beyond the noise)
     with other work on the machine (the relays at nice -15):
     2 KB   inline 0.82 | helper process 0.75 | thread, switch interval 0.2 ms 0.66
     2 KB   inline 0.85 | helper process 0.81 | helper process 10 nice steps lower 0.88
     2 KB   inline 0.71 | nice 19 0.67 | SCHED_IDLE helper, inline after 2 / 5 ms 0.67 / 0.62
 
-The helper process (one per worker, digests over a socketpair, batched, restarted when
-killed, inline on timeout) freed the loop but cost 150-210 µs more CPU per message than
-inline: a process-to-process round trip costs ~35 µs of CPU in this VM and the child's RSA
-cost 440-490 µs per signature with its wake-ups. A thread adds ~80-90 µs per signature and
-its result waits for the GIL. Neither pays, because the machine is already the
-bottleneck: unsigned, it is 78-86% busy at 10 sessions (Hayate 950-1,200 µs CPU/msg,
-smtp-source + smtp-sink 320-370, kernel ~150), so there is little idle CPU to move RSA to.
-
-Where a signed message's extra CPU goes (py-spy, per-process CPU, timed signing in
-``hayate serve``): RSA 260-380 µs, canonicalization + hashes + From/key lookup 45-70 µs, and
-the rest is the relay running at a lower rate, where all of Hayate costs more per message
-(unsigned: 1,075 µs/msg at 1,110 msg/s with 10 sessions, 1,255 µs/msg at 868 msg/s with 3;
-spool commits stay ~1 per message either way). A plain CPU burn on the loop instead of
-signing shows the ceiling without any crypto: 100 / 300 µs per message gave 0.93 / 0.80 in
-one run, 300 / 400 µs gave 0.66 / 0.60 in another (the machine's speed drifts by +-30% over
-minutes). Signing costs 300-450 µs per message: inline measured 0.71-0.90 over the runs
-above (median 0.81), and ``python -m bench.dkim`` gave 0.74 / 0.72 and 0.75 / 0.77 (2 KB /
-50 KB, two runs). So 0.80 is this machine's ceiling for rsa-2048, not a margin, and the
-ratio falls as the rest of Hayate gets cheaper. An ed25519 key (40 µs to sign) gave 0.84.
+A helper process (one per worker, digests over a socketpair, batched) pays ~35 µs of CPU
+per round trip in this VM; a Python thread's result waits for the GIL. The C prototype had
+neither cost and still did not help, which settles the question: the relay is bound by the
+machine's CPU, not by the event loop waiting. Unsigned at 10 sessions the machine is ~80%
+busy (Hayate ~520 µs CPU/msg, smtp-source + smtp-sink ~200, the benchmark and kernel ~50),
+so the ~770 µs of CPU the machine spends per relayed 2 KB message against one 230 µs
+signature caps signed/unsigned near 0.75 once every CPU is busy (``bench.dkim`` prints
+this bound); runs land at 0.71-0.90 (median ~0.77), and the ratio falls as the rest of
+Hayate gets cheaper. The reference stack does worse on the same machine: Postfix with
+OpenDKIM as its milter keeps 0.55 of Postfix's unsigned throughput (OpenDKIM adds ~2.3 ms
+of CPU per message), and Hayate signed relays ~3x more than Postfix+OpenDKIM. An ed25519
+key (40 µs to sign) gave 0.84.
 """
 
 from __future__ import annotations
