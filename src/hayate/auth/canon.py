@@ -1,12 +1,14 @@
-"""DKIM "relaxed" canonicalization (RFC 6376 3.4.2 and 3.4.4) and header splitting, on bytes.
+"""DKIM canonicalization (RFC 6376 3.4) and header splitting, on bytes.
 
-Shared by the signer (``dkim_sign``) and by the verifiers, which only need the header
-fields. Everything works on the raw message bytes with ``bytes`` methods and a few compiled
-regular expressions, so a 2 KB message costs a few microseconds:
+Shared by the signer (``dkim_sign``, relaxed only) and by the verifiers (``dkim_check``
+uses both algorithms; ARC only needs the header fields). Everything works on the raw
+message bytes with ``bytes`` methods and a few compiled regular expressions, so a 2 KB
+message costs a few microseconds:
 
 - :func:`split_message` cuts the header block from the body at the first empty line;
 - :func:`header_fields` splits the header block into whole fields (continuation lines kept);
-- :func:`relaxed_header` canonicalizes one field; :func:`relaxed_body` the whole body.
+- :func:`relaxed_header` canonicalizes one field; :func:`relaxed_body` the whole body;
+- :func:`simple_header` and :func:`simple_body` are the "simple" algorithm (3.4.1, 3.4.3).
 
 Input lines are expected to end in CRLF (what ingest stores); :func:`to_crlf` fixes a
 message that uses bare LF line ends, for callers that take messages from elsewhere.
@@ -92,3 +94,23 @@ def relaxed_body(body: bytes) -> bytes:
     if body.endswith(b" "):  # a last line without CRLF that ends in whitespace
         body = body[:-1].rstrip(_CRLF)
     return body + _CRLF if body else b""
+
+
+def simple_header(field: bytes) -> bytes:
+    """One header field in simple form: exactly as it is, with its CRLF (RFC 6376 3.4.1)."""
+    return field + _CRLF
+
+
+def simple_body(body: bytes) -> bytes:
+    """The body in simple form (RFC 6376 3.4.3): empty lines at the end are removed and the
+    result ends with exactly one CRLF; an empty body (or one of empty lines only) is a
+    single CRLF. A last line without CRLF gets one, and keeps its trailing whitespace."""
+    if not body.endswith(_CRLF):
+        return body + _CRLF
+    # Count the CRLF pairs at the end without a Python loop: in the reversed run of CR and
+    # LF characters, the pairs are LFs at even and CRs at odd positions.
+    tail = body[len(body.rstrip(b"\r\n")) :][::-1]
+    lfs, crs = tail[0::2], tail[1::2]
+    pairs = min(len(lfs) - len(lfs.lstrip(b"\n")), len(crs) - len(crs.lstrip(b"\r")))
+    end = len(body) - 2 * pairs
+    return body[: end + 2] if end else _CRLF

@@ -6,11 +6,16 @@ only on mail that arrives from the outside on the MX port (``Listener.MX``, clie
 
 For such a message, in order:
 
-1. SPF (envelope sender, HELO, client IP), DKIM and ARC run at once (``asyncio.gather``);
-   their DNS goes through the cached resolver, so a domain that publishes nothing costs a
-   few cached NODATA answers. A check that crashes is logged and recorded as "temperror"
-   (SPF, DKIM) or "fail" (ARC), never losing the message.
-2. DMARC on the From domain(s) with those results.
+1. SPF of the MAIL FROM identity (``postmaster@<HELO>`` for the null sender, RFC 7208
+   2.4), SPF of the HELO identity on its own (RFC 7208 2.3; only when the HELO name is a
+   domain name, not an address literal, and the sender is not null — then the first check
+   already is the HELO check), DKIM and ARC run at once (``asyncio.gather``); their DNS goes
+   through the cached resolver, so a domain that publishes nothing costs a few cached
+   NODATA answers. A check that crashes is logged and recorded as "temperror" (SPF, DKIM)
+   or "fail" (ARC), never losing the message.
+2. DMARC on the From domain(s) with those results. DMARC's SPF identity is the MAIL FROM
+   one (the HELO one only for the null sender, RFC 7489 4.1); the separate HELO result only
+   goes into Authentication-Results, as a second ``spf=`` with ``smtp.helo``.
 3. Forged fields are dropped: Authentication-Results with our authserv-id (RFC 8601 5) and
    any X-Hayate-Quarantine a sender put there. Then our Authentication-Results is prepended.
 4. Policy: a DMARC "fail" whose disposition is "reject" is refused with
@@ -32,7 +37,7 @@ from hayate.auth.arc import verify_arc
 from hayate.auth.dkim_verify import verify_dkim
 from hayate.auth.dmarc import DmarcResult, check_dmarc
 from hayate.auth.results import authentication_results, remove_fields, remove_our_results
-from hayate.auth.spf import SpfResult, check_spf
+from hayate.auth.spf import SpfResult, check_helo, check_spf, helo_is_domain
 from hayate.auth.verdicts import ArcVerdict, DkimVerdict
 from hayate.core.envelope import Envelope, Listener, SessionInfo, domain_of
 from hayate.core.reply import SmtpError
@@ -88,18 +93,22 @@ class InboundAuthFilter:
     async def __call__(self, session: SessionInfo, envelope: Envelope, data: bytes) -> bytes:
         if not self.config.enabled or not from_outside(session):
             return data
-        spf, dkim, arc = await asyncio.gather(
-            self._spf(session, envelope), self._dkim_safe(data), self._arc_safe(data)
+        spf, spf_helo, dkim, arc = await asyncio.gather(
+            self._spf(session, envelope), self._spf_helo(session, envelope),
+            self._dkim_safe(data), self._arc_safe(data),
         )
         dmarc = await check_dmarc(data, spf, dkim, self.resolver)
         self.checked += 1
         action, note = self.decide(dmarc, arc)
         header = authentication_results(
-            self.authserv_id, spf=spf, dkim=dkim, dmarc=dmarc, arc=arc, dmarc_note=note
+            self.authserv_id, spf=spf, spf_helo=spf_helo, dkim=dkim, dmarc=dmarc, arc=arc,
+            dmarc_note=note,
         )
         log.info(
-            "auth: from=<%s> client=%s spf=%s dkim=%s dmarc=%s (%s) arc=%s action=%s",
-            envelope.sender, session.peer_ip, spf.result,
+            "auth: from=<%s> helo=%s client=%s spf=%s spf_helo=%s dkim=%s dmarc=%s (%s) "
+            "arc=%s action=%s",
+            envelope.sender, session.helo, session.peer_ip, spf.result,
+            spf_helo.result if spf_helo is not None else "-",
             ",".join(f"{v.result}:{v.domain}" for v in dkim) or "none",
             dmarc.result, dmarc.from_domain or "-", arc.result, action,
         )
@@ -137,6 +146,19 @@ class InboundAuthFilter:
             log.exception("SPF check crashed")
             domain = domain_of(envelope.sender) or session.helo
             return SpfResult("temperror", domain, reason=f"internal error: {exc!r}")
+
+    async def _spf_helo(self, session: SessionInfo, envelope: Envelope) -> SpfResult | None:
+        """The HELO identity checked on its own; None when it is not checked (see above)."""
+        if not envelope.sender or not helo_is_domain(session.helo):
+            return None
+        try:
+            return await check_helo(
+                session.peer_ip, session.helo, self.resolver, receiver=self.hostname
+            )
+        except Exception as exc:  # a bug in a check must not lose mail
+            log.exception("SPF check of the HELO name crashed")
+            return SpfResult("temperror", session.helo.lower(), identity="helo",
+                             reason=f"internal error: {exc!r}")
 
     async def _dkim_safe(self, data: bytes) -> Sequence[DkimVerdict]:
         try:

@@ -4,12 +4,16 @@
 
     Authentication-Results: mx.example.net;
         spf=pass (ip4:192.0.2.0/24 matched) smtp.mailfrom=example.com;
+        spf=none (no SPF record) smtp.helo=mail.example.com;
         dkim=pass header.d=example.com header.s=sel header.a=rsa-sha256
         header.b=abcd1234;
         dmarc=pass (p=REJECT) header.from=example.com;
         arc=none
 
-Each method starts on its own continuation line (indented with a tab); a line longer than
+SPF can appear twice: the result for the MAIL FROM identity (``smtp.mailfrom``; for the
+null sender it is the HELO identity, ``smtp.helo``), then the separate check of the HELO
+name (``smtp.helo``, RFC 7208 2.3) when there is one. Each method starts on its own
+continuation line (indented with a tab); a line longer than
 78 columns is folded again at a space. Reasons go into comments (parentheses and
 backslashes escaped, control and non-ASCII characters replaced, at most 120 characters);
 values that are not RFC 2045 tokens are quoted. The result is one field, CRLF-terminated,
@@ -145,11 +149,15 @@ def authentication_results(
     dmarc: DmarcResult | None = None,
     arc: ArcVerdict | None = None,
     dmarc_note: str = "",
+    spf_helo: SpfResult | None = None,
 ) -> bytes:
-    """The whole field for the results given; ``dkim=[]`` (no signatures) gives dkim=none."""
+    """The whole field for the results given; ``dkim=[]`` (no signatures) gives dkim=none.
+    ``spf_helo`` is the separate check of the HELO name, written after ``spf``."""
     infos: list[str] = []
     if spf is not None:
         infos.append(spf_resinfo(spf))
+    if spf_helo is not None:
+        infos.append(spf_resinfo(spf_helo))
     if dkim is not None:
         infos.extend(dkim_resinfo(v) for v in dkim)
         if not dkim:

@@ -20,7 +20,9 @@ What is implemented:
   lookups) → "permerror"; more than 10 MX hosts → "permerror"; only the first 10 PTR names
   are looked at. The whole evaluation is bounded by ``timeout`` seconds → "temperror".
 * **Identities**: a null envelope sender is checked as ``postmaster@<helo>`` (2.4); a sender
-  without a local part uses "postmaster". :func:`check_helo` checks the HELO identity alone.
+  without a local part uses "postmaster". :func:`check_helo` checks the HELO identity alone
+  (2.3), which is only possible when :func:`helo_is_domain` (not an address literal, not a
+  bare name).
 * **Errors**: a temporary DNS failure anywhere → "temperror"; NXDOMAIN is a void answer.
 """
 
@@ -549,6 +551,20 @@ async def expand_macros(
         return await run.expand(spec, domain, explanation=explanation)
     except _Abort as exc:
         raise SpfSyntaxError(exc.reason) from exc
+
+
+def helo_is_domain(helo: str) -> bool:
+    """Can the HELO identity be checked (RFC 7208 2.3)? Only a fully qualified domain name
+    can: not an address literal (``[192.0.2.1]``, ``[IPv6:...]``), not a bare IP address,
+    not a single label like ``localhost``."""
+    name = helo.strip()
+    if not name or name.startswith("["):
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return _valid_domain(name)
+    return False
 
 
 async def check_helo(

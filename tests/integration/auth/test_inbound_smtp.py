@@ -2,7 +2,9 @@
 InboundAuthFilter → the spool, with a real DNS server on 127.0.0.1 and dkimpy signatures.
 
 The stored message carries Authentication-Results; a p=reject domain failing DMARC gets
-550 5.7.1 at the end of DATA, nothing is stored, and the same connection goes on working."""
+550 5.7.1 at the end of DATA, nothing is stored, and the same connection goes on working.
+The name the client gives in EHLO is checked with SPF too (a second spf= with smtp.helo);
+for a bounce (MAIL FROM:<>) that check is the message's SPF result, which DMARC uses."""
 
 from __future__ import annotations
 
@@ -55,6 +57,9 @@ ZONES = {
     "spoofed.test": zone_text('@ TXT "v=spf1 ip4:192.0.2.1 -all"\n'
                               '_dmarc TXT "v=DMARC1; p=reject"'),
     "quar.test": zone_text('@ TXT "v=spf1 -all"\n_dmarc TXT "v=DMARC1; p=quarantine"'),
+    "relay.test": zone_text('out TXT "v=spf1 ip4:127.0.0.0/8 -all"\n'
+                            'stranger TXT "v=spf1 ip4:192.0.2.0/24 -all"\n'
+                            '_dmarc TXT "v=DMARC1; p=reject"'),
 }
 
 
@@ -133,10 +138,12 @@ def signed(msg: bytes) -> bytes:
                            include_headers=[b"from", b"to", b"subject", b"message-id"])) + msg
 
 
-def send(port: int, transactions: list[tuple[str, bytes]]) -> list[tuple[int, bytes]]:
+def send(
+    port: int, transactions: list[tuple[str, bytes]], helo: str = "client.good.test"
+) -> list[tuple[int, bytes]]:
     """Each (sender, message) over ONE connection; the DATA reply of each."""
     replies: list[tuple[int, bytes]] = []
-    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.good.test", timeout=10) as c:
+    with smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=10) as c:
         c.ehlo()
         for sender, msg in transactions:
             code, text = c.mail(sender)
@@ -182,3 +189,55 @@ async def test_dmarc_reject_at_end_of_data_and_the_session_goes_on(mx: Mx) -> No
     count = mx.spool.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     assert count == 2  # the refused message was never spooled
     assert (mx.check.checked, mx.check.rejected, mx.check.quarantined) == (3, 1, 1)
+
+
+def results_of(data: bytes) -> list[str]:
+    """The methods of our Authentication-Results field, unfolded."""
+    head = data[: data.index(b"\r\n\r\n")].decode()
+    assert head.startswith(f"Authentication-Results: {HOST};")
+    field = head.split("\r\n")[0]
+    for line in head.split("\r\n")[1:]:
+        if not line.startswith("\t"):
+            break
+        field += " " + line.strip()
+    return [part.strip() for part in field.split(";")[1:]]
+
+
+async def test_helo_name_is_checked_and_reported(mx: Mx) -> None:
+    msg = message("alice@good.test", "helo-checked")
+    [(code, reply)] = await asyncio.to_thread(send, mx.port, [("alice@good.test", msg)],
+                                              "out.relay.test")
+    assert code == 250, reply
+    methods = results_of(mx.stored(reply))
+    assert methods[:2] == [
+        "spf=pass (ip4:127.0.0.1 matched) smtp.mailfrom=good.test",
+        "spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=out.relay.test",
+    ]
+    assert "dmarc=pass (p=REJECT) header.from=good.test" in methods
+
+
+async def test_address_literal_helo_is_not_checked(mx: Mx) -> None:
+    msg = message("alice@good.test", "literal")
+    [(code, reply)] = await asyncio.to_thread(send, mx.port, [("alice@good.test", msg)],
+                                              "[127.0.0.1]")
+    assert code == 250, reply
+    spf = [m for m in results_of(mx.stored(reply)) if m.startswith("spf=")]
+    assert spf == ["spf=pass (ip4:127.0.0.1 matched) smtp.mailfrom=good.test"]
+
+
+async def test_bounce_takes_the_helo_result_for_dmarc(mx: Mx) -> None:
+    # MAIL FROM:<> from a host whose HELO name passes SPF: the DSN's From domain aligns
+    # with it (relaxed), so DMARC passes on SPF alone.
+    dsn = message("Mail Delivery System <MAILER-DAEMON@relay.test>", "dsn-ok")
+    # The same bounce from a host whose HELO name does not allow 127.0.0.1: refused.
+    forged = message("Mail Delivery System <MAILER-DAEMON@relay.test>", "dsn-forged")
+    [(code, reply)] = await asyncio.to_thread(send, mx.port, [("", dsn)], "out.relay.test")
+    assert code == 250, reply
+    methods = results_of(mx.stored(reply))
+    assert [m for m in methods if m.startswith("spf=")] == [
+        "spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=out.relay.test"
+    ]
+    assert "dmarc=pass (p=REJECT) header.from=relay.test" in methods
+    [(code, reply)] = await asyncio.to_thread(send, mx.port, [("", forged)],
+                                              "stranger.relay.test")
+    assert (code, reply) == (550, b"5.7.1 Message rejected by DMARC policy of relay.test")

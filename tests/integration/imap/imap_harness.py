@@ -10,6 +10,7 @@ every line up to its tagged reply; every read is bounded by a timeout.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -35,9 +36,11 @@ READ_TIMEOUT = 5.0
 
 
 def message(subject: str, body: str = "Hello.", sender: str = "bob@example.com") -> bytes:
+    # A Message-ID of fixed length, the same in every run (sizes decide SORT (SIZE) orders).
+    message_id = hashlib.sha256(subject.encode()).hexdigest()[:16]
     return (
         f"From: {sender}\r\nTo: {USER}\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <{abs(hash(subject))}@x>\r\n"
+        f"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\nMessage-ID: <{message_id}@x>\r\n"
         f"\r\n{body}\r\n"
     ).encode()
 

@@ -1,12 +1,12 @@
-"""Relaxed canonicalization: fixed cases from RFC 6376 3.4, and agreement with dkimpy's own
-implementation on many generated messages."""
+"""Relaxed and simple canonicalization: fixed cases from RFC 6376 3.4, and agreement with
+dkimpy's own implementation on many generated messages."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-from dkim.canonicalization import Relaxed
+from dkim.canonicalization import Relaxed, Simple
 
 from hayate.auth.canon import (
     collapse_wsp,
@@ -15,6 +15,8 @@ from hayate.auth.canon import (
     header_fields,
     relaxed_body,
     relaxed_header,
+    simple_body,
+    simple_header,
     split_message,
     to_crlf,
 )
@@ -104,3 +106,38 @@ def test_headers_agree_with_dkimpy() -> None:
         name, _, rest = field.partition(b":")
         (theirs,) = Relaxed.canonicalize_headers([(name, rest)])
         assert relaxed_header(field) == theirs[0] + b":" + theirs[1], field
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", b"\r\n"),  # an empty body is one CRLF (RFC 6376 3.4.3)
+        (b"\r\n", b"\r\n"),
+        (b"\r\n\r\n\r\n", b"\r\n"),
+        (b"hello", b"hello\r\n"),
+        (b"hello \t", b"hello \t\r\n"),  # whitespace is kept, even on an unterminated line
+        (b"a  b \r\n\r\n", b"a  b \r\n"),
+        (b" \r\n", b" \r\n"),  # a line of whitespace is not an empty line
+        (b"x\n\r\n", b"x\n\r\n"),  # a bare LF is not a line end
+        (b"x\r\r\n\r\n", b"x\r\r\n"),
+    ],
+)
+def test_simple_body(body: bytes, expected: bytes) -> None:
+    assert simple_body(body) == expected
+
+
+def test_simple_header_is_the_field_as_it_is() -> None:
+    field = b"SUBJECT :  hello \t\r\n\tthere  "
+    assert simple_header(field) == field + b"\r\n"
+
+
+def test_simple_body_agrees_with_dkimpy() -> None:
+    rng = random.Random(3431)
+    for _ in range(500):
+        body = _random_text(rng, rng.randint(0, 6))
+        assert simple_body(body) == Simple.canonicalize_body(body), body
+
+
+def test_simple_body_with_a_long_run_of_empty_lines() -> None:
+    body = b"x" + b"\r\n" * 2_000_000 + b"\n" + b"\r\n" * 3
+    assert simple_body(body) == b"x" + b"\r\n" * 2_000_000 + b"\n\r\n"

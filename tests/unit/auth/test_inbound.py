@@ -1,6 +1,7 @@
 """The inbound-check filter with a real DNS server, real DKIM signatures and ARC seals (dkimpy):
 the header it adds, DMARC reject / quarantine, trusted ARC sealers, DNS trouble, which
-sessions it skips, and that a domain publishing nothing costs no DNS on the next message."""
+sessions it skips, that a domain publishing nothing costs no DNS on the next message, and
+the SPF check of the HELO name (a second spf= entry; the SPF result of bounces)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ def zones() -> dict[str, str]:
         "shady.test": zone_text(f"arc._domainkey TXT {KEY.record}"),
         "temp.test": zone_text('@ TXT "v=spf1 ip4:127.0.0.1 -all"'),
         "plain.test": zone_text("@ A 192.0.2.9"),
+        "helo.test": zone_text(
+            'mx TXT "v=spf1 ip4:127.0.0.1 -all"\n'
+            'bad TXT "v=spf1 ip4:192.0.2.1 -all"\n'
+            'broken TXT "v=spf1 ip4:127.0.0.1 bogus:x -all"\n'
+            '_dmarc TXT "v=DMARC1; p=reject"'
+        ),
     }
 
 
@@ -251,3 +258,99 @@ def test_decide() -> None:
     assert check.decide(fail, ArcVerdict("pass", 1, "fwd.test"))[0] == "accept"
     assert check.decide(fail, ArcVerdict("fail", 1, "fwd.test"))[0] == "reject"
     assert check.decide(fail, ArcVerdict("pass", 1, "other.test"))[0] == "reject"
+
+
+# -- the HELO identity (RFC 7208 2.3, 2.4) ------------------------------------------------
+
+
+def session(helo: str) -> SessionInfo:
+    return SessionInfo(Listener.MX, peer_ip="127.0.0.1", peer_port=4000, helo=helo)
+
+
+def spf_entries(field: str) -> list[str]:
+    return [part.strip() for part in field.split(";") if part.strip().startswith("spf=")]
+
+
+@pytest.mark.parametrize(
+    ("helo", "expected"),
+    [
+        ("mx.helo.test", "spf=pass (ip4:127.0.0.1 matched) smtp.helo=mx.helo.test"),
+        ("MX.Helo.Test.", "spf=pass (ip4:127.0.0.1 matched) smtp.helo=mx.helo.test"),
+        ("bad.helo.test", "spf=fail (-all matched) smtp.helo=bad.helo.test"),
+        ("broken.helo.test", "spf=permerror (broken.helo.test: unknown mechanism 'bogus:x') "
+                             "smtp.helo=broken.helo.test"),
+        ("client.good.test", "spf=none (no SPF record) smtp.helo=client.good.test"),
+    ],
+)
+async def test_helo_result_is_a_second_spf_entry(
+    resolver: CachingResolver, helo: str, expected: str
+) -> None:
+    check = InboundAuthFilter(InboundAuthConfig(), HOST, resolver)
+    out = await check(session(helo), env("alice@good.test"), message("alice@good.test"))
+    field = our_field(out)
+    assert spf_entries(field) == [
+        "spf=pass (ip4:127.0.0.1 matched) smtp.mailfrom=good.test", expected
+    ]
+    assert "dmarc=pass" in field  # the HELO result does not change DMARC
+
+
+@pytest.mark.parametrize("helo", ["[127.0.0.1]", "[IPv6:::1]", "127.0.0.1", "localhost", ""])
+async def test_helo_that_is_not_a_domain_is_not_checked(
+    resolver: CachingResolver, dns_server_ok: TestDnsServer, helo: str
+) -> None:
+    check = InboundAuthFilter(InboundAuthConfig(), HOST, resolver)
+    await check(session("mx.helo.test"), env("a@good.test"), message("a@good.test", "warm"))
+    dns_server_ok.reset_counts()  # every name of good.test is cached now
+    out = await check(session(helo), env("a@good.test"), message("a@good.test", "cold"))
+    assert spf_entries(our_field(out)) == [
+        "spf=pass (ip4:127.0.0.1 matched) smtp.mailfrom=good.test"
+    ]
+    assert dns_server_ok.queries == 0  # nothing was looked up for the HELO name
+
+
+async def test_dmarc_ignores_a_passing_helo_when_mail_from_fails(
+    resolver: CachingResolver,
+) -> None:
+    # MAIL FROM spoofed.test fails SPF; a HELO that passes and even aligns with the From
+    # domain must not rescue it: DMARC uses the MAIL FROM identity.
+    check = InboundAuthFilter(InboundAuthConfig(dmarc_reject=False), HOST, resolver)
+    out = await check(session("mx.helo.test"), env("ceo@spoofed.test"),
+                      message("ceo@helo.test", "spoof"))
+    field = our_field(out)
+    assert spf_entries(field) == [
+        "spf=fail (-all matched) smtp.mailfrom=spoofed.test",
+        "spf=pass (ip4:127.0.0.1 matched) smtp.helo=mx.helo.test",
+    ]
+    assert "dmarc=fail (p=REJECT dis=REJECT; no aligned SPF or DKIM pass" in field
+
+
+@pytest.mark.parametrize(
+    ("helo", "spf", "dmarc"),
+    [
+        ("mx.helo.test", "spf=pass (ip4:127.0.0.1 matched) smtp.helo=mx.helo.test", "pass"),
+        ("bad.helo.test", "spf=fail (-all matched) smtp.helo=bad.helo.test", "fail"),
+    ],
+)
+async def test_null_sender_takes_the_helo_result(
+    resolver: CachingResolver, helo: str, spf: str, dmarc: str
+) -> None:
+    # A bounce: MAIL FROM:<>. The HELO check is the message's SPF result (one entry), and
+    # DMARC aligns it with the From domain (mx.helo.test is below helo.test: relaxed).
+    check = InboundAuthFilter(InboundAuthConfig(dmarc_reject=False), HOST, resolver)
+    out = await check(session(helo), env(""), message("MAILER-DAEMON@helo.test", "dsn"))
+    field = our_field(out)
+    assert spf_entries(field) == [spf]
+    assert f"dmarc={dmarc}" in field
+
+
+async def test_helo_check_that_crashes_is_temperror(
+    resolver: CachingResolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("hayate.auth.inbound.check_helo", broken)
+    check = InboundAuthFilter(InboundAuthConfig(), HOST, resolver)
+    out = await check(session("mx.helo.test"), env("a@good.test"), message("a@good.test"))
+    assert spf_entries(our_field(out))[1] == (
+        r"spf=temperror (internal error: RuntimeError\('boom'\)) smtp.helo=mx.helo.test")

@@ -136,3 +136,21 @@ def test_remove_forged_fields_keeps_the_rest() -> None:
     assert remove_our_results(untouched, "mx.us.test") is untouched
     only = b"Authentication-Results: mx.us.test; none\r\n\r\nbody\r\n"
     assert remove_our_results(only, "mx.us.test") == b"\r\nbody\r\n"
+
+
+def test_separate_helo_result_follows_the_mail_from_one() -> None:
+    helo = SpfResult("softfail", "mail.example.org", "~all", identity="helo",
+                     sender="postmaster@mail.example.org")
+    field = authentication_results("mx.us.test", spf=SPF_PASS, spf_helo=helo, dkim=[])
+    assert unfold(field) == (
+        "Authentication-Results: mx.us.test; "
+        "spf=pass (ip4:192.0.2.0/24 matched) smtp.mailfrom=example.com; "
+        "spf=softfail (~all matched) smtp.helo=mail.example.org; dkim=none"
+    )
+    parsed = parse(field)
+    spf_results = [(r.result, [(p.type, p.name, p.value) for p in r.properties])
+                   for r in parsed.results if r.method == "spf"]
+    assert spf_results == [
+        ("pass", [("smtp", "mailfrom", "example.com")]),
+        ("softfail", [("smtp", "helo", "mail.example.org")]),
+    ]

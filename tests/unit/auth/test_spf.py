@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from tests.support.dnsserver import TestDnsServer, zone_text
 
-from hayate.auth.spf import check_helo, check_spf
+from hayate.auth.spf import check_helo, check_spf, helo_is_domain
 from hayate.dns import CachingResolver
 
 LIMIT_10 = " ".join(["a:h.spf.test"] * 10)
@@ -201,3 +201,21 @@ async def test_timeout_is_temperror(dns_server: TestDnsServer) -> None:
         resolver = CachingResolver([slow.address], timeout=5.0)
         got = await check_spf("192.0.2.1", "x@pass.spf.test", "c", resolver, timeout=0.3)
     assert got.result == "temperror" and "0.3" in got.reason
+
+
+@pytest.mark.parametrize(
+    ("helo", "checkable"),
+    [
+        ("mail.example.com", True),
+        ("Mail.Example.COM.", True),
+        ("[192.0.2.1]", False),
+        ("[IPv6:2001:db8::1]", False),
+        ("192.0.2.1", False),
+        ("2001:db8::1", False),
+        ("localhost", False),
+        ("", False),
+        ("bad..example.com", False),
+    ],
+)
+def test_which_helo_names_can_be_checked(helo: str, checkable: bool) -> None:
+    assert helo_is_domain(helo) is checkable
