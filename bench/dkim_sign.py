@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
                 assert verdicts[0].result == "pass", verdicts
             return (time.perf_counter() - start) / n * 1e6
 
-        print(f"verify_dkim (dkimpy), rsa-2048: {asyncio.run(run_verify()):.1f} µs per message")
+        print(f"verify_dkim, rsa-2048: {asyncio.run(run_verify()):.1f} µs per message")
 
         if args.dkimpy:
             import dkim
