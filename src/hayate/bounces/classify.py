@@ -2,7 +2,9 @@
 
 ``reason_for(text, status)`` reads the remote's reply text (and the prose around it) and the
 enhanced status code, and returns one of :data:`REASONS`; ``kind_for(reason, status)`` turns
-that into "hard" or "soft".
+that into "hard" or "soft". Second thoughts that need the context of the reply (the SMTP
+phase, a code that contradicts the words) are in ``hayate.bounces.refine``; delay warnings,
+which are not bounces, in ``hayate.bounces.delay``.
 
 Text first: a reply such as "550 5.1.1 mailbox full" says more in words than in its code
 (many servers put 5.1.1 or 5.0.0 on everything), so the first pattern group that matches wins,
@@ -20,7 +22,9 @@ Hard or soft (what a deliverability engineer suppresses at once):
   message-too-big, content-error, syntax-error (our SMTP) — are soft even with a 5.x.x code:
   the address is fine and suppressing it would lose a good recipient over our own problem.
   This is also how the labelled corpus counts them.
-- neither: complaint, auto-reply and delivered are not bounces.
+- neither: complaint, auto-reply and delivered are not bounces. A delay warning is kind
+  "soft" with reason "delayed" (a temporary failure; ``hayate.bounces.delay``), which the
+  processor and the suppression list never count as a bounce.
 """
 
 from __future__ import annotations
@@ -248,8 +252,19 @@ _TEXT_RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         _rx(r"(?:black|block)listed (?:url|link|domain)", r"\buribl\b", r"\bsurbl\b"),
     ),
     (
+        # "blocked" said of the message's content (attachments, links) is the receiver's
+        # content policy, not a block of the sending IP
+        "policy",
+        _rx(r"blocked because (?:of )?(?:its|the|the message's) content"),
+    ),
+    (
         "blocked",
         _rx(
+            # the connecting host is a dynamic or end-user address that should relay
+            # through its provider ("Please use the smtp server of your ISP")
+            r"(?:smtp|mail|outgoing) (?:server|relay|gateway) of your (?:isp|provider"
+            r"|internet service provider)",
+            r"(?:use|through|via) your (?:isp|provider)'?s? (?:smtp|mail|outgoing|relay)",
             r"spamhaus",
             r"spamcop",
             r"barracuda",
@@ -559,62 +574,18 @@ def reason_from_text(text: str) -> str:
     return _match(text)
 
 
+def says(reason: str, text: str) -> bool:
+    """Do the words of ``text`` match one of the patterns of ``reason`` (any position)?"""
+    text = _NOISE_RE.sub("x@x", text[:_MAX_TEXT])
+    return any(name == reason and pattern.search(text) for name, pattern in _TEXT_RULES)
+
+
 def reason_from_status(status: str) -> str:
     """The reason an enhanced status code names ("" for x.0.0 and unknown codes)."""
     parts = status.split(".")
     if len(parts) != 3 or parts[0] not in ("4", "5"):
         return ""
     return _STATUS_REASONS.get(f"{parts[1]}.{parts[2]}", "")
-
-
-_DATA_PHASE_RE = re.compile(
-    r"after end of data|in reply to end of data|after data\b|in reply to data\b", re.IGNORECASE
-)
-# Sendmail pipelines RCPT and DATA: a transcript ">>> DATA / <<< 550 ..." followed by
-# "503 need RCPT" or "no valid recipients" shows the 550 answered RCPT TO, not DATA.
-_PIPELINED_DATA_RE = re.compile(r">>> DATA")
-_RCPT_FAILED_RE = re.compile(r"\b503\b|no valid recipients|need rcpt", re.IGNORECASE)
-
-
-def _in_reply_to_data(text: str) -> bool:
-    if _DATA_PHASE_RE.search(text):
-        return True
-    return bool(_PIPELINED_DATA_RE.search(text)) and not _RCPT_FAILED_RE.search(text)
-
-
-# "550 : User unknown" with the address left out is what au (KDDI) answers when its
-# reception filter refuses a message; an address that does not exist is named in the reply.
-_NAMELESS_UNKNOWN_RE = re.compile(r"\b5\d\d : user unknown", re.IGNORECASE)
-# The remote's own code says "not authorised / policy" (x.7.x) while its words say "user
-# unknown": an access table refused the recipient; the mailbox may well exist.
-_POLICY_REPLY_RE = re.compile(
-    r"\b5\d\d[ -]5\.7\.\d{1,3}\b[^\n]*\b(?:user|recipient|mailbox)\b", re.IGNORECASE
-)
-_MAIL_PHASE_RE = re.compile(r"after mail from|in reply to mail from|>>> MAIL From", re.IGNORECASE)
-
-
-def refine(reason: str, text: str, temporary: bool) -> str:
-    """Second thoughts that need the context of the reply, not just its words.
-
-    - "user unknown" in reply to DATA: the server accepted the recipient at RCPT TO, so the
-      mailbox exists and a filter refused the message ("filtered", soft);
-    - an address or domain refused in reply to MAIL FROM is about our sender
-      ("sender-rejected");
-    - "550 : User unknown" without an address is a carrier's filter ("filtered");
-    - "550 5.7.1 ... User unknown": the code says policy, so a filter refused ("filtered");
-    - "host unknown" reported as temporary is a DNS failure, not a verdict ("network-error").
-    """
-    if reason in ("user-unknown", "host-unknown", "undefined") and _MAIL_PHASE_RE.search(text):
-        return "sender-rejected"
-    if reason == "user-unknown" and (
-        _in_reply_to_data(text)
-        or _NAMELESS_UNKNOWN_RE.search(text)
-        or _POLICY_REPLY_RE.search(text)
-    ):
-        return "filtered"
-    if reason == "host-unknown" and temporary:
-        return "network-error"
-    return reason
 
 
 def reason_for(text: str, status: str = "") -> str:

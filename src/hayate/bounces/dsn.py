@@ -47,10 +47,14 @@ def _blocks(text: str) -> list[dict[str, str]]:
         last = match.group(1).lower()
         if (
             last in ("final-recipient", "original-recipient")
-            and ("final-recipient" in current or "original-recipient" in current)
+            and last in current
             and ("action" in current or "status" in current)
         ):
-            blocks.append(current)  # a broken report without blank lines between recipients
+            # A second recipient field of the same name: a broken report without blank
+            # lines between recipients. (Original-Recipient after Final-Recipient, in any
+            # order with Action and Status, is the same recipient: Amazon SES writes
+            # "Action", "Final-Recipient", "Original-Recipient", "Diagnostic-Code", "Status".)
+            blocks.append(current)
             current = {}
         current[last] = current.get(last) or match.group(2).strip()
     if current:

@@ -6,7 +6,10 @@ The order of the checks is the order of confidence:
 2. a provider JSON notification (Amazon SES) → what it says;
 3. RFC 3464 delivery-status fields (in their MIME part, or anywhere in the text when the MIME
    is broken) → one record per recipient block; the reason comes from the Diagnostic-Code,
-   else from the prose the report prints about that recipient, else from the status code;
+   else from the prose the report prints about that recipient, else from the status code.
+   A recipient whose block says ``Action: delayed`` (or any recipient of a report that calls
+   itself a warning, when its failure is not permanent) is a delay warning, not a bounce:
+   kind "soft" (a temporary failure), reason "delayed" (``hayate.bounces.delay``);
 4. an auto-reply or vacation notice that is not a delivery report → "auto-reply" for its
    sender;
 5. a prose bounce (qmail, Exim, Sendmail, providers, carriers): the failed addresses in the
@@ -27,7 +30,8 @@ from email.message import Message
 
 from hayate.bounces import arf, notification
 from hayate.bounces.autoreply import is_auto_reply
-from hayate.bounces.classify import kind_for, reason_from_status, reason_from_text, refine
+from hayate.bounces.classify import kind_for, reason_from_status, reason_from_text
+from hayate.bounces.delay import DELAYED, says_warning
 from hayate.bounces.dsn import DsnRecipient, normalise_status, parse_fields
 from hayate.bounces.message import (
     addresses,
@@ -43,6 +47,7 @@ from hayate.bounces.message import (
 from hayate.bounces.original import Original, Split, split
 from hayate.bounces.prose import Chunk, chunks, remote_reply, reply_code, squash
 from hayate.bounces.records import BounceRecord
+from hayate.bounces.refine import refine
 
 _DAEMON_RE = re.compile(
     r"mailer-daemon|mail-daemon|postmaster|mail delivery|mail administrator|mail system",
@@ -142,6 +147,7 @@ def _from_dsn(msg: Message, parts: Split) -> list[BounceRecord]:
     prose = {c.recipient: c for c in chunks(parts.report, _not_recipients(msg, parts.original))}
     # The report's prose as a whole speaks for a recipient only when it is the only one.
     single = len({e.recipient for e in dsn}) == 1
+    warning = says_warning(msg, parts.report)
     records: list[BounceRecord] = []
     seen: set[str] = set()
     for entry in dsn:
@@ -149,11 +155,21 @@ def _from_dsn(msg: Message, parts: Split) -> list[BounceRecord]:
             continue
         seen.add(entry.recipient)
         chunk = prose.get(entry.recipient)
-        records.append(_dsn_record(entry, chunk, parts.report if single else ""))
+        records.append(_dsn_record(entry, chunk, parts.report if single else "", warning))
     return records
 
 
-def _dsn_record(entry: DsnRecipient, chunk: Chunk | None, report: str) -> BounceRecord:
+def _delay_record(recipient: str, status: str, reply: str) -> BounceRecord:
+    """A delay warning for ``recipient``: a temporary failure, the message is still queued."""
+    return BounceRecord(
+        recipient=recipient, kind="soft", reason=DELAYED, status=status,
+        remote_reply=squash(reply),
+    )
+
+
+def _dsn_record(
+    entry: DsnRecipient, chunk: Chunk | None, report: str, warning: bool
+) -> BounceRecord:
     chunk_text = chunk.text if chunk else ""
     reply = entry.diagnostic or remote_reply(chunk_text)
     if entry.action in _DELIVERED_ACTIONS:
@@ -164,7 +180,13 @@ def _dsn_record(entry: DsnRecipient, chunk: Chunk | None, report: str) -> Bounce
             status=entry.status,
             remote_reply=reply,
         )
-    status = entry.status or normalise_status(entry.diagnostic) or normalise_status(chunk_text)
+    status = _specific_status(entry.status, entry.diagnostic)
+    if not status or status.endswith(".0.0"):
+        status = _specific_status(status, chunk_text)
+    if entry.action == "delayed" or (
+        not entry.action and warning and not status.startswith("5")
+    ):
+        return _delay_record(entry.recipient, status, reply)
     reason = (
         reason_from_text(entry.diagnostic)
         or reason_from_text(chunk_text)
@@ -172,8 +194,8 @@ def _dsn_record(entry: DsnRecipient, chunk: Chunk | None, report: str) -> Bounce
         or reason_from_text(report)
         or "undefined"
     )
-    temporary = entry.action == "delayed" or status.startswith("4")
-    reason = refine(reason, f"{entry.diagnostic}\n{chunk_text}", temporary)
+    temporary = status.startswith("4")
+    reason = refine(reason, f"{entry.diagnostic}\n{chunk_text}", temporary, status, report)
     return BounceRecord(
         recipient=entry.recipient,
         kind=kind_for(reason, status, temporary),
@@ -181,6 +203,26 @@ def _dsn_record(entry: DsnRecipient, chunk: Chunk | None, report: str) -> Bounce
         status=status,
         remote_reply=squash(reply),
     )
+
+
+_REPLY_STATUS_RE = re.compile(r"(?<![\w.])[45]\d\d[ -]'?([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def _specific_status(field: str, reply: str) -> str:
+    """The DSN's Status, or the remote's own code when the Status says only "x.0.0".
+
+    Reporting MTAs often put 5.0.0 or 4.0.0 on whatever the remote answered; the reply
+    ("550 5.7.1 ...") is the more precise code of the same class. A code right after an SMTP
+    reply code is the remote's own and wins over one in a relay's summary around it
+    ("5.1.0 - Unknown address error 550-'5.7.1 ... Access denied'").
+    """
+    after_code = _REPLY_STATUS_RE.search(reply)
+    quoted = after_code.group(1) if after_code else normalise_status(reply)
+    if not field:
+        return quoted
+    if field.endswith(".0.0") and quoted[:1] == field[:1] and not quoted.endswith(".0.0"):
+        return quoted
+    return field
 
 
 # --- prose bounces ---------------------------------------------------------------------------
@@ -194,6 +236,7 @@ def _not_recipients(msg: Message, original: Original) -> set[str]:
 
 def _from_prose(msg: Message, parts: Split) -> list[BounceRecord]:
     report = parts.report
+    warning = says_warning(msg, report)
     bouncy = _looks_like_bounce(msg)
     report_reason = reason_from_text(report)
     if not bouncy and not report_reason:
@@ -222,8 +265,13 @@ def _from_prose(msg: Message, parts: Split) -> list[BounceRecord]:
         if not status:
             status = normalise_status(report)
         said = head if reply_code(head) else chunk.text
+        if warning and not status.startswith("5") and code != "5":
+            records.append(_delay_record(chunk.recipient, status, remote_reply(chunk.text)))
+            continue
         temporary = status.startswith("4") or code == "4" or bool(_TEMPORARY_RE.search(said))
-        reason = refine(reason, chunk.text, temporary)
+        single = report if len(found) == 1 else ""
+        # a recipient known only from the original's To: the report's words are about it
+        reason = refine(reason, chunk.text or single, temporary, status, single)
         records.append(
             BounceRecord(
                 recipient=chunk.recipient,

@@ -22,7 +22,10 @@ For each message that arrives at ``b-<token>@<bounce domain>`` (or any other add
    suppressed after ``soft_bounce_limit`` of them). Without a token, the events are recorded
    for each recipient the report names but **nothing is suppressed**: anybody can send us a
    report, only our signed token proves it is about mail we sent.
-   Auto-replies and "delivered" notices only make a log line.
+   Auto-replies, "delivered" notices and delay warnings (kind ``soft``, reason
+   ``delayed``: the remote MTA still holds the message and keeps trying) only make a log
+   line: a delay is not a bounce, so it never counts toward suppression, with or without a
+   token. The final outcome comes later as a bounce or not at all.
 
 Every message is consumed: the result is DELIVERED for each recipient of the job, even for
 malformed mail (logged), so a bad report never sits in the queue or gets held.
@@ -34,6 +37,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from hayate.bounces.delay import DELAYED
 from hayate.bounces.records import BounceRecord
 from hayate.bounces.suppression import SuppressionService
 from hayate.bounces.verp import VerpAddress, VerpCodec
@@ -96,9 +100,10 @@ class BounceProcessor:
                 queue_id, token.queue_id,
             )
             return
-        if record.kind in ("auto-reply", "delivered"):
-            log.info("%s: %s for <%s> (message %s): no action", queue_id, record.kind,
-                     recipient, token.queue_id)
+        if record.kind in ("auto-reply", "delivered") or _is_delay(record):
+            what = "delay warning" if _is_delay(record) else record.kind
+            log.info("%s: %s for <%s> (message %s%s): no action", queue_id, what, recipient,
+                     token.queue_id, f", {record.status}" if record.status else "")
             return
         record = replace(record, recipient=recipient)
         if record.kind == "unknown":
@@ -152,13 +157,15 @@ class BounceProcessor:
     async def _without_token(self, queue_id: str, records: list[BounceRecord]) -> None:
         """A report that does not name one of our VERP tokens: events only, no suppression."""
         for record in records:
-            if record.kind in ("hard", "soft", "complaint") and record.recipient:
+            delay = _is_delay(record)
+            if record.kind in ("hard", "soft", "complaint") and record.recipient and not delay:
                 self.events.record(self._event(record, "", ""))
                 log.info("%s: %s for <%s> (%s %s) without a VERP token: event only",
                          queue_id, record.kind, record.recipient, record.reason, record.status)
             else:
-                log.info("%s: %s report%s without a VERP token: no action", queue_id,
-                         record.kind, f" for <{record.recipient}>" if record.recipient else "")
+                what = "delay warning" if delay else f"{record.kind} report"
+                log.info("%s: %s%s without a VERP token: no action", queue_id, what,
+                         f" for <{record.recipient}>" if record.recipient else "")
         if not records:
             log.info("%s: empty or unreadable report without a VERP token: no action", queue_id)
 
@@ -176,6 +183,11 @@ class BounceProcessor:
             bounce_kind="" if complaint else record.kind,
             reason=record.reason,
         )
+
+
+def _is_delay(record: BounceRecord) -> bool:
+    """A delay warning: the message is late, not lost (``hayate.bounces.delay``)."""
+    return record.reason == DELAYED
 
 
 def _pick(records: list[BounceRecord]) -> BounceRecord:

@@ -7,6 +7,8 @@ Rules, per sending domain (an entry for ``*`` applies to every sending domain):
 - **soft bounces** (mailbox full, suspended, expired, ...) are counted: ``soft_bounce_limit``
   of them within ``soft_bounce_window`` seconds suppress it (source ``soft-bounces``);
 - a **complaint** (an ARF feedback-loop report) suppresses it (source ``complaint``);
+- a **delay warning** (reason ``delayed``: the message is late, still queued somewhere) is
+  not a bounce and never counts, whatever its kind says;
 - a failure that is about *us* and not about the address never counts, hard or soft:
   blocks, spam or virus verdicts, policy, rate limits, relaying denied, network and system
   errors, message too big, or any ``x.7.x`` (security/policy) status unless the reason
@@ -31,6 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hayate.bounces.delay import DELAYED
 from hayate.bounces.records import BounceKind, BounceRecord
 from hayate.config import SuppressionConfig
 from hayate.core.seams import Clock
@@ -152,7 +155,11 @@ class SuppressionService:
                 domain, record.recipient, "complaint", "complaint", detail
             )
             return self._suppressed_now(domain, record, "complaint")
-        if record.kind not in ("hard", "soft") or about_sender(record.reason, record.status):
+        if (
+            record.kind not in ("hard", "soft")
+            or record.reason == DELAYED
+            or about_sender(record.reason, record.status)
+        ):
             return Decision(False)
         if record.kind == "hard":
             await self.store.add_suppression(

@@ -2,8 +2,11 @@
 
 * **SPF** (RFC 7208): exactly one ``v=spf1`` record; evaluated for each sending IP with
   the real evaluator and our HELO name (it must give ``pass``); the ``all`` ending should be
-  ``-all`` or ``~all``; the lookups it costs (include/redirect followed) must stay within 10.
-  The suggested record adds ``ip4:``/``ip6:`` terms for the IPs that fail and keeps the rest.
+  ``-all`` or ``~all``; what one evaluation costs is counted exactly
+  (:mod:`~hayate.dnscheck.spfcount`: at most 10 lookup terms, 2 void lookups, 10 MX hosts
+  per ``mx``) and printed term by term. The suggested record adds ``ip4:``/``ip6:`` terms
+  for the IPs that fail and keeps the rest; over a limit, it is rewritten within the limits
+  (:mod:`~hayate.dnscheck.spffix`: broken terms removed, costly ones flattened).
 * **DKIM** (RFC 6376): for each key of the key store, ``<selector>._domainkey.<domain>``
   must carry our public key (p= compared without blanks) while the key is active or
   published; a retired key may stay or go (informative row).
@@ -16,13 +19,15 @@ from __future__ import annotations
 import asyncio
 
 from hayate.auth.dmarc import POLICIES as DMARC_POLICIES
-from hayate.auth.spf import MAX_LOOKUPS as SPF_LOOKUP_LIMIT
+from hayate.auth.spf import SpfResult
 from hayate.auth.spf import check_spf as evaluate_spf
-from hayate.core.seams import DnsError, TxtResolver
+from hayate.core.seams import TxtResolver
+from hayate.dnscheck import spfexplain
 from hayate.dnscheck.results import CheckResult, Record, Status
+from hayate.dnscheck.spfcount import LOOKUP_LIMIT, Term, count_lookups
+from hayate.dnscheck.spffix import needs_fix, plan_fix
 from hayate.dnscheck.spfrecord import (
     all_qualifier,
-    lookup_terms,
     redirect_target,
     spf_records,
     suggest_new,
@@ -36,9 +41,6 @@ from hayate.dnscheck.target import (
     txt_or_empty,
     versioned_txt,
 )
-
-_SPF_FOLLOW_LIMIT = 30  # records fetched at most while counting lookups (loops, huge trees)
-
 
 # --- SPF ---------------------------------------------------------------------------------
 
@@ -84,43 +86,42 @@ async def check_spf(
         warnings.append("?all is neutral for everyone else: use -all or ~all")
     elif qualifier is None and redirect_target(record) is None:
         warnings.append("no 'all' at the end (the default is neutral): add -all or ~all")
-    lookups = await count_spf_lookups(resolver, record)
-    if lookups > SPF_LOOKUP_LIMIT:
-        problems.append(f"{lookups} DNS lookups: more than {SPF_LOOKUP_LIMIT} is a permanent "
-                        "error; flatten includes into ip4:/ip6: terms")
-    elif lookups == SPF_LOOKUP_LIMIT:
-        warnings.append(f"{lookups} DNS lookups: at the limit of {SPF_LOOKUP_LIMIT}")
+    count = await count_lookups(resolver, domain, record, addresses)
+    problems.extend(spfexplain.problems(count))
+    if count.lookups == LOOKUP_LIMIT:
+        warnings.append(f"{count.lookups} DNS lookups: at the limit of {LOOKUP_LIMIT}")
+    if any(t.kind == "ptr" for t in _all_terms(count.terms)):
+        warnings.append("ptr is discouraged (RFC 7208 5.5): list the addresses instead")
+    fix = plan_fix(domain, record, count) if needs_fix(count) else None
+    base = fix.record if fix is not None else record
     status = Status.WRONG if problems else Status.WARN if warnings else Status.FOUND
-    expected = suggest_with(record, failing) if (failing or warnings) else record
-    fix = Record(domain, "TXT", expected).zone_line() if expected != record else None
-    passing = [ip.address for ip in ips if ip.address not in failing]
-    detail = "; ".join(problems + warnings) or (
-        f"passes for {', '.join(passing)}; {lookups} lookup(s)"
-    )
-    return [CheckResult("SPF", domain, status, found, expected, fix, detail)]
+    expected = suggest_with(base, failing) if (failing or warnings or fix) else record
+    zone = None
+    if expected != record:
+        extra = fix.extra if fix is not None else ()
+        zone = "\n".join(r.zone_line() for r in (Record(domain, "TXT", expected), *extra))
+    lines = ["; ".join(problems + warnings)] if problems or warnings else [
+        f"passes for {', '.join(_passed(ips, outcomes))}; {spfexplain.totals(count)}"
+    ]
+    if problems or warnings:
+        lines.append(spfexplain.totals(count))
+    lines.append(spfexplain.counted(count))
+    if fix is not None:
+        lines.append(spfexplain.fix_words(fix))
+    return [CheckResult("SPF", domain, status, found, expected, zone, "\n".join(lines))]
 
 
-async def count_spf_lookups(resolver: TxtResolver, record: str) -> int:
-    """DNS-querying terms of ``record`` and of the records its include/redirect reach."""
-    total = 0
-    fetched = 0
-    pending = [record]
-    seen: set[str] = set()
-    while pending and total <= SPF_LOOKUP_LIMIT and fetched < _SPF_FOLLOW_LIMIT:
-        terms = lookup_terms(pending.pop())
-        total += terms.count
-        for name in terms.follow:
-            if name in seen:
-                continue
-            seen.add(name)
-            fetched += 1
-            try:
-                found = spf_records(await txt_or_empty(resolver, name))
-            except DnsError:
-                continue  # the evaluation reports the temporary error
-            if len(found) == 1:
-                pending.append(found[0])
-    return total
+def _passed(ips: list[SendingIp], outcomes: list[SpfResult]) -> list[str]:
+    return [f"{ip.address} (after {o.lookups} lookup(s))" for ip, o in zip(ips, outcomes,
+                                                                           strict=True)]
+
+
+def _all_terms(terms: tuple[Term, ...]) -> list[Term]:
+    out: list[Term] = []
+    for term in terms:
+        out.append(term)
+        out.extend(_all_terms(term.inner))
+    return out
 
 
 # --- DKIM --------------------------------------------------------------------------------

@@ -2,20 +2,18 @@
 
 What ``hayate dns check`` needs beside the evaluation itself (which is
 :func:`hayate.auth.spf.check_spf`): pick the ``v=spf1`` records out of a TXT set, find the
-``all`` mechanism's qualifier, list the terms that cost a DNS lookup (the limit is 10,
-RFC 7208 4.6.4) and the names to follow for them, and suggest a record that adds our
-addresses while keeping every existing mechanism. No I/O.
+``all`` mechanism's qualifier, and suggest a record that adds our addresses while keeping
+every existing mechanism. No I/O. (What a record costs in DNS lookups is
+:mod:`~hayate.dnscheck.spfcount`.)
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
 from hayate.auth.spf import is_spf_record
 
 _QUALIFIERS = "+-~?"
-_LOOKUP_MECHANISMS = ("a", "mx", "ptr", "exists", "include")
 
 
 def spf_records(txts: list[str]) -> list[str]:
@@ -52,31 +50,6 @@ def redirect_target(record: str) -> str | None:
         if name == "redirect=":
             return arg
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class LookupTerms:
-    """The terms of one record that cost DNS lookups."""
-
-    count: int  # lookups this record itself causes
-    follow: tuple[str, ...]  # domains of include: and redirect= whose records count too
-
-
-def lookup_terms(record: str) -> LookupTerms:
-    count = 0
-    follow: list[str] = []
-    has_all = all_qualifier(record) is not None
-    for term in record.split()[1:]:
-        _, name, arg = _split(term)
-        if name in _LOOKUP_MECHANISMS:
-            count += 1
-            if name == "include" and arg and "%" not in arg:
-                follow.append(arg.lower().rstrip("."))
-        elif name == "redirect=" and not has_all:  # redirect is ignored when "all" is there
-            count += 1
-            if arg and "%" not in arg:
-                follow.append(arg.lower().rstrip("."))
-    return LookupTerms(count, tuple(follow))
 
 
 def ip_mechanism(ip: str) -> str:

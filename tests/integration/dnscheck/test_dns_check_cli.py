@@ -154,3 +154,43 @@ def test_a_bad_config_or_domain_is_a_readable_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a domain name" in result.stderr or "not a valid domain" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_spf_record_over_the_lookup_limit_gets_its_count_and_a_fix_that_works(
+    world: World,
+) -> None:
+    """Four includes of providers that cost 3 lookups each: 12. The command says so term by
+    term and prints a record within the limit; published, it passes."""
+    records = records_for(D, world.store)
+    providers = []
+    for p in range(4):
+        body = " ".join(f"ip4:203.0.{p}.{i}" for i in range(3))
+        providers += [f'p{p} TXT "v=spf1 {body} include:more.p{p}.{D} ~all"',
+                      f'more.p{p} TXT "v=spf1 a:host.p{p}.{D} ~all"',
+                      f"host.p{p} A 203.0.{p}.200"]
+    includes = " ".join(f"include:p{p}.{D}" for p in range(4))
+    records["spf"] = f'@ TXT "v=spf1 ip4:192.0.2.10 {includes} -all"\n' + "\n".join(providers)
+    world.publish(records)
+    result = world.check()
+    assert result.returncode == 1
+    out = result.stdout
+    assert lines_of(out, "SPF") == ["SPF       WRONG   example.test"]
+    assert "12 DNS lookups: more than 10 is a permanent error" in out
+    assert "12 of at most 10 DNS lookups, 0 of at most 2 void" in out
+    assert "include:p3.example.test 3 [include:more.p3.example.test 2 [a:host.p3" in out
+    assert "fix: replace include:p0.example.test by the addresses they stand for" in out
+    fix = next(line for line in out.splitlines() if "publish:" in line and "v=spf1" in line)
+    zone_line = fix.split("publish:", 1)[1].strip()
+    assert zone_line == (
+        'example.test. IN TXT "v=spf1 ip4:192.0.2.10 ip4:203.0.0.0 ip4:203.0.0.1 ip4:203.0.0.2 '
+        'ip4:203.0.0.200 include:p1.example.test include:p2.example.test '
+        'include:p3.example.test -all"')
+
+    records["spf"] = "@ TXT " + zone_line.split(" IN TXT ", 1)[1] + "\n" + "\n".join(providers)
+    world.publish(records)
+    again = world.check("--json")
+    assert again.returncode == 0, again.stdout
+    [spf] = [o for o in json.loads(again.stdout) if o["check"] == "SPF"]
+    assert spf["status"] == "found" and spf["fix"] is None
+    assert "9 of at most 10 DNS lookups, 0 of at most 2 void" in spf["detail"]
+    assert "192.0.2.10 (after 0 lookup(s))" in spf["detail"]

@@ -10,8 +10,8 @@ from hayate.bounces.classify import (
     kind_for,
     reason_for,
     reason_from_status,
-    refine,
 )
+from hayate.bounces.refine import refine
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,12 @@ from hayate.bounces.classify import (
         ("554 relay access denied", "relay-denied"),
         ("550 5.7.1 virus detected in attachment", "virus"),
         ("procmail: Couldn't create /var/mail/x: No such user", "mailer-error"),
+        ("550 5.7.1 Dynamic address: please use the smtp server of your ISP", "blocked"),
+        ("554 Relay through your provider's mail server, not directly", "blocked"),
+        (
+            "552 5.7.0 This message was blocked because its content presents a security issue",
+            "policy",
+        ),
         (
             "ユーザー 山田 (yamada@example.jp) は Domino ディレクトリには見つかりません。",
             "user-unknown",

@@ -68,7 +68,9 @@ def test_rfc3464_dsn_gives_one_record_per_recipient() -> None:
     alice, bob, carol = by_rcpt.values()
     assert (alice.kind, alice.reason, alice.status) == ("hard", "user-unknown", "5.1.1")
     assert "Recipient address rejected: User unknown" in alice.remote_reply
-    assert (bob.kind, bob.reason, bob.status) == ("soft", "mailbox-full", "4.2.2")
+    # Action: delayed is a warning (a temporary failure): the message is still queued there
+    assert (bob.kind, bob.reason, bob.status) == ("soft", "delayed", "4.2.2")
+    assert bob.remote_reply == "452 4.2.2 Mailbox full"
     assert (carol.kind, carol.reason) == ("delivered", "delivered")
 
 

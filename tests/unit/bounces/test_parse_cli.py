@@ -34,13 +34,14 @@ def test_prints_one_json_line_per_recipient_and_fails_at_the_end_on_a_missing_fi
     rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [(r["file"], r["recipient"], r["kind"]) for r in rows] == [
         (str(dsn), "alice@example.net", "hard"),
-        (str(dsn), "bob@example.net", "soft"),
+        (str(dsn), "bob@example.net", "soft"),  # a delay warning: reason "delayed"
         (str(dsn), "carol@example.net", "delivered"),
         (str(qmail), "gone@example.net", "hard"),
         (str(qmail), "full@example.net", "soft"),
     ]
     assert set(rows[0]) == {"file", "recipient", "kind", "reason", "status", "remote_reply"}
     assert rows[0]["reason"] == "user-unknown" and rows[0]["status"] == "5.1.1"
+    assert (rows[1]["reason"], rows[1]["status"]) == ("delayed", "4.2.2")
 
 
 def test_nothing_found_prints_unknown_with_a_null_recipient() -> None:

@@ -6,7 +6,7 @@ import pytest
 from tests.support.clock import FakeClock
 
 from hayate.bounces.processor import BounceProcessor
-from hayate.bounces.records import BounceRecord
+from hayate.bounces.records import BounceKind, BounceRecord
 from hayate.bounces.suppression import SuppressionService
 from hayate.bounces.verp import VerpCodec
 from hayate.config import EventsConfig, SuppressionConfig
@@ -104,6 +104,30 @@ async def test_auto_replies_and_delivered_notices_are_not_bounces(h: Harness) ->
         h.records = [BounceRecord("bob@example.net", kind, kind)]
         await h.run(verp())
     assert await h.events() == [] and await h.store.list_suppressions() == []
+
+
+async def test_delay_warnings_never_count_as_bounces(h: Harness) -> None:
+    # more warnings than soft_bounce_limit (2), with a genuine token: no event, no entry
+    h.records = [BounceRecord("bob@example.net", "soft", "delayed", "4.2.2",
+                              "452 4.2.2 Mailbox full")]
+    for _ in range(3):
+        assert await h.run(verp()) == [Outcome.DELIVERED]
+    await h.run("postmaster@bounce.example.com")  # and without a token
+    assert await h.events() == [] and await h.store.list_suppressions() == []
+    # a real soft bounce afterwards is the first to count
+    h.records = [BounceRecord("bob@example.net", "soft", "mailbox-full", "5.2.2")]
+    await h.run(verp())
+    assert [(e.bounce_kind, e.reason) for e in await h.events()] == [("soft", "mailbox-full")]
+    assert await h.store.list_suppressions() == []
+
+
+async def test_suppression_rules_ignore_a_delay_whatever_its_kind(h: Harness) -> None:
+    kinds: tuple[BounceKind, ...] = ("soft", "hard")
+    for kind in kinds:
+        record = BounceRecord("bob@example.net", kind, "delayed", "4.4.1")
+        decision = await h.suppression.apply("example.com", record)
+        assert not decision.suppressed and decision.source == ""
+    assert await h.store.list_suppressions() == []
 
 
 async def test_without_a_token_nothing_is_suppressed(h: Harness) -> None:

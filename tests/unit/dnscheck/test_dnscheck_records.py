@@ -8,7 +8,6 @@ from hayate.dnscheck.policyfetch import PolicyFetchError, parse_response
 from hayate.dnscheck.results import CheckResult, Record, Status
 from hayate.dnscheck.spfrecord import (
     all_qualifier,
-    lookup_terms,
     spf_records,
     suggest_new,
     suggest_with,
@@ -27,16 +26,6 @@ def test_spf_records_are_picked_out_of_a_txt_set() -> None:
 ])
 def test_all_qualifier(record: str, qualifier: str | None) -> None:
     assert all_qualifier(record) == qualifier
-
-
-def test_lookup_terms_count_and_follow_include_and_redirect() -> None:
-    terms = lookup_terms("v=spf1 a mx/24 ptr exists:%{i}.x.test include:_spf.Example.com "
-                         "ip4:192.0.2.1 exp=explain.example.com ~all")
-    assert terms.count == 5 and terms.follow == ("_spf.example.com",)
-    redirect = lookup_terms("v=spf1 ip4:192.0.2.1 redirect=_spf.example.com")
-    assert redirect.count == 1 and redirect.follow == ("_spf.example.com",)
-    # With "all" present, redirect= is never used and costs nothing.
-    assert lookup_terms("v=spf1 -all redirect=x.example.com").count == 0
 
 
 def test_suggestions_add_missing_ips_first_and_keep_the_rest() -> None:
