@@ -36,6 +36,7 @@ from hayate.config import Config
 from hayate.core.envelope import Listener
 from hayate.core.events import DeliveryEvent
 from hayate.core.seams import DeliveryAgent, SystemClock
+from hayate.core.sharedtable import SharedTable
 from hayate.delivery.egress import Egress
 from hayate.delivery.local import LocalDeliveryAgent
 from hayate.delivery.remote import RemoteDeliveryAgent
@@ -44,6 +45,7 @@ from hayate.events.recorder import EventRecorder
 from hayate.ingest.ingest import Ingest, IngestFilter
 from hayate.ingest.routing import BOUNCE, Router
 from hayate.policy.relay import RelayPolicy
+from hayate.queue.nodelimits import node_limits
 from hayate.queue.scheduler import Scheduler
 from hayate.queue.shaping import Shaping
 from hayate.queue.warmup import WarmupTracker
@@ -103,7 +105,8 @@ class WorkerStats:
 class Worker:
     """Everything one worker process runs."""
 
-    def __init__(self, cfg: Config, index: int, sockets: dict[str, socket.socket]) -> None:
+    def __init__(self, cfg: Config, index: int, sockets: dict[str, socket.socket],
+                 table: SharedTable | None = None) -> None:
         self.cfg = cfg
         self.index = index
         self.sockets = sockets
@@ -112,6 +115,10 @@ class Worker:
         self.spool = Spool(spool_path(cfg.spool_dir, index), index)
         self.resolver = CachingResolver(cfg.dns.nameservers, cfg.dns.timeout, cfg.dns.cache_size)
         self.remote = RemoteDeliveryAgent(cfg.delivery, cfg.hostname, self.resolver)
+        # Several workers: shaping limits and connections_per_destination hold node-wide.
+        node = node_limits(table, index) if table is not None else None
+        if node is not None:
+            self.remote.pool.share(node.connection_slots)
         self.local = LocalDeliveryAgent(self.store)
         self.router = Router(cfg.local_domains, cfg.transport, bounce_domain=cfg.bounces.domain)
         self.ingest = Ingest(
@@ -154,6 +161,8 @@ class Worker:
             notify_suppressed=cfg.suppression.notify_sender,
             return_path=verp,
             events=self.events,
+            limiter_factory=node.limiter_factory if node is not None else None,
+            connection_slots=node.connection_slots if node is not None else None,
         )
         self.ingest.feed = self.scheduler
         self.policy = RelayPolicy(
@@ -367,8 +376,8 @@ def ingest_filters(cfg: Config, resolver: CachingResolver) -> list[IngestFilter]
 
 
 async def run_worker(cfg: Config, index: int, sockets: dict[str, socket.socket],
-                     stop: asyncio.Event) -> None:
-    worker = Worker(cfg, index, sockets)
+                     stop: asyncio.Event, table: SharedTable | None = None) -> None:
+    worker = Worker(cfg, index, sockets, table)
     await worker.start()
     log.info("worker %d (pid %d) running", index, os.getpid())
     try:

@@ -5,6 +5,12 @@ ports), prepares the store schema, then forks one worker per core. Each worker r
 :func:`hayate.runtime.run_worker` on its own event loop (uvloop when installed) and owns its
 spool shard. The master restarts a worker that dies and, on SIGTERM/SIGINT, stops them all
 (each finishes its in-flight deliveries within a grace period; queued mail stays on disk).
+
+With more than one worker, the master also creates the node's shared limit table
+(:class:`hayate.core.sharedtable.SharedTable`) before forking, so that shaping's limits and
+``connections_per_destination`` hold for the node, not per worker. When a worker dies, the
+master clears the worker's column of the table (the connections it held are gone with it);
+the restarted worker clears it again before it starts delivering.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hayate.config import Config, split_hostport
+from hayate.core.sharedtable import SharedTable
 
 log = logging.getLogger("hayate.serve")
 
@@ -78,12 +85,15 @@ def prepare_store(cfg: Config) -> None:
     asyncio.run(migrate())
 
 
-def _worker_main(cfg: Config, index: int, sockets: dict[str, socket.socket]) -> None:
+def _worker_main(cfg: Config, index: int, sockets: dict[str, socket.socket],
+                 table: SharedTable | None) -> None:
     """Body of a forked worker; never returns."""
     code = 0
     try:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
+        if table is not None:
+            table.reset_worker(index)  # nothing of a previous worker with this index is ours
         # Only worker 0 serves HTTP (health, metrics): one answer, not one per worker.
         mine = {k: v for k, v in sockets.items() if k != "http" or index == 0}
         for k, v in sockets.items():
@@ -102,7 +112,7 @@ def _worker_main(cfg: Config, index: int, sockets: dict[str, socket.socket]) -> 
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            await run_worker(cfg, index, mine, stop)
+            await run_worker(cfg, index, mine, stop, table)
 
         asyncio.run(main())
     except BaseException:
@@ -119,11 +129,14 @@ class Master:
         self.sockets = sockets
         self.children: dict[int, int] = {}  # pid → worker index
         self.stopping = False
+        # Created before any fork: every worker (and every restarted one) shares it.
+        workers = cfg.worker_count
+        self.table = SharedTable(workers) if workers > 1 else None
 
     def spawn(self, index: int) -> None:
         pid = os.fork()
         if pid == 0:
-            _worker_main(self.cfg, index, self.sockets)
+            _worker_main(self.cfg, index, self.sockets, self.table)
         self.children[pid] = index
 
     def run(self, on_ready: Callable[[], None] | None = None) -> int:
@@ -151,6 +164,10 @@ class Master:
                 continue
             log.error("worker %d (pid %d) exited with status %d; restarting", index, pid,
                       os.waitstatus_to_exitcode(status))
+            if self.table is not None:
+                freed = self.table.reset_worker(index)
+                if freed:
+                    log.info("freed %d connection slot(s) worker %d held", freed, index)
             time.sleep(RESTART_DELAY)
             self.spawn(index)
         return 0

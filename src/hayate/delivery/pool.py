@@ -17,19 +17,41 @@ For each key the pool keeps
 A delivery opens a new connection only when no idle one is left, so the number of open
 connections per key never exceeds ``limit`` either. Sessions that are done are *retired*:
 sent QUIT and left to close in the background; :meth:`ConnectionPool.close` waits for them.
+
+**Node-wide** (``hayate serve`` with several workers, :meth:`ConnectionPool.share`): the
+limit holds for the node. A worker then also needs a *claim* per slot, counted for every
+worker in the shared slots (:class:`hayate.core.sharedtable.NodeSlots`). A claim stays with
+the worker as long as the connection may exist: while its delivery runs, while the session
+is idle here, and while it is closing; so a worker holds ``active + idle + closing`` claims
+at most, and the receiver never sees more connections from the node than ``limit``. A
+delivery reuses a claim the worker already holds (it takes the idle session, or waits for
+the closing one: see :meth:`settled`); otherwise it asks the shared slots, and when the
+other workers hold them all it waits, trying again every ``NODE_RETRY`` seconds (a slot
+released here is handed to a local waiter at once, as before).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hayate.delivery.client import QUIT_GRACE, SmtpClient
 
 PoolKey = tuple[str, str | None]
+
+NODE_RETRY = 0.1  # seconds between tries for a slot the other workers hold
+
+
+class SharedSlots(Protocol):
+    """Connections per key counted over the node's workers (``core.sharedtable.NodeSlots``)."""
+
+    def acquire(self, key: str, limit: int, now: float) -> bool: ...
+    def release(self, key: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -43,6 +65,8 @@ class _Destination:
     active: int = 0
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
     idle: list[_Idle] = field(default_factory=list)
+    claims: int = 0  # node-wide slots held by this worker (shared mode only)
+    retry: asyncio.TimerHandle | None = None  # next try for node-wide slots (shared mode)
 
 
 class ConnectionPool:
@@ -59,6 +83,11 @@ class ConnectionPool:
         self._sweeper: asyncio.TimerHandle | None = None
         self._closing: set[SmtpClient] = set()  # sent QUIT, not closed yet
         self._closing_by_key: dict[PoolKey, set[SmtpClient]] = {}
+        self._node: SharedSlots | None = None
+
+    def share(self, slots: SharedSlots) -> None:
+        """Hold the limit node-wide through ``slots`` (before the first delivery)."""
+        self._node = slots
 
     # -- slots -----------------------------------------------------------------------
     async def acquire(self, key: PoolKey) -> None:
@@ -66,11 +95,13 @@ class ConnectionPool:
         dest = self._dests.get(key)
         if dest is None:
             dest = self._dests[key] = _Destination()
-        if dest.active < self.limit and not dest.waiters:
+        if dest.active < self.limit and not dest.waiters and self._claim(key, dest):
             dest.active += 1
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         dest.waiters.append(fut)
+        if dest.active < self.limit:  # only the node-wide count is in the way
+            self._retry_later(key, dest)
         try:
             await fut
         except asyncio.CancelledError:
@@ -82,12 +113,58 @@ class ConnectionPool:
 
     def release(self, key: PoolKey) -> None:
         dest = self._dests[key]
+        if self._hand_over(dest):
+            return  # ``active`` (and the claim) stay the same
+        dest.active -= 1
+        self._settle(key, dest)
+        self._forget_if_unused(key, dest)
+
+    def _hand_over(self, dest: _Destination) -> bool:
         while dest.waiters:
             fut = dest.waiters.popleft()
             if not fut.done():
-                fut.set_result(None)  # hand the slot over: ``active`` stays the same
-                return
-        dest.active -= 1
+                fut.set_result(None)
+                return True
+        return False
+
+    # -- node-wide claims (shared mode) ----------------------------------------------
+    def _claim(self, key: PoolKey, dest: _Destination) -> bool:
+        """A claim for one more delivery: one held already (its session idle or closing
+        here), or a new one from the node's slots."""
+        node = self._node
+        if node is None or dest.claims > dest.active:
+            return True
+        if node.acquire(_node_key(key), self.limit, time.monotonic()):
+            dest.claims += 1
+            return True
+        return False
+
+    def _settle(self, key: PoolKey, dest: _Destination) -> None:
+        """Give back the claims no connection of this worker can be using any more."""
+        node = self._node
+        if node is None:
+            return
+        needed = dest.active + len(dest.idle) + len(self._closing_by_key.get(key, ()))
+        while dest.claims > needed:
+            dest.claims -= 1
+            node.release(_node_key(key))
+
+    def _retry_later(self, key: PoolKey, dest: _Destination) -> None:
+        if dest.retry is None:
+            dest.retry = asyncio.get_running_loop().call_later(
+                NODE_RETRY, self._retry, key, dest
+            )
+
+    def _retry(self, key: PoolKey, dest: _Destination) -> None:
+        """Try the node's slots again for the waiting deliveries."""
+        dest.retry = None
+        while dest.waiters and dest.active < self.limit and self._claim(key, dest):
+            dest.active += 1
+            if not self._hand_over(dest):  # every waiter gave up meanwhile
+                dest.active -= 1
+        self._settle(key, dest)
+        if dest.waiters and dest.active < self.limit:
+            self._retry_later(key, dest)
         self._forget_if_unused(key, dest)
 
     def active(self, key: PoolKey) -> int:
@@ -167,6 +244,7 @@ class ConnectionPool:
                 else:
                     keep.append(item)
             dest.idle = keep
+            self._settle(key, dest)
             if keep:
                 expiry = keep[0].since + self.idle_timeout
                 next_expiry = expiry if next_expiry is None else min(next_expiry, expiry)
@@ -177,7 +255,10 @@ class ConnectionPool:
             self._sweeper = loop.call_at(when, self._sweep)
 
     def _forget_if_unused(self, key: PoolKey, dest: _Destination) -> None:
-        if dest.active == 0 and not dest.waiters and not dest.idle:
+        if dest.active == 0 and not dest.waiters and not dest.idle and not dest.claims:
+            if dest.retry is not None:
+                dest.retry.cancel()
+                dest.retry = None
             self._dests.pop(key, None)
 
     # -- closing -------------------------------------------------------------------------
@@ -186,6 +267,9 @@ class ConnectionPool:
         so does :meth:`settled` for ``key``."""
         client.quit_nowait()
         self.track(client, key)
+        dest = self._dests.get(key) if key is not None and self._node is not None else None
+        if dest is not None and key is not None:
+            self._settle(key, dest)  # a session that was closed already frees its claim
 
     def track(self, client: SmtpClient, key: PoolKey | None = None) -> None:
         """Remember a closing connection so that :meth:`close` (and :meth:`settled` for
@@ -205,6 +289,10 @@ class ConnectionPool:
             closing.discard(client)
             if not closing:
                 del self._closing_by_key[key]
+        dest = self._dests.get(key)
+        if dest is not None and dest.claims:
+            self._settle(key, dest)
+            self._forget_if_unused(key, dest)
 
     async def settled(self, key: PoolKey) -> None:
         """Wait (at most QUIT_GRACE) until the sessions of ``key`` that were sent QUIT are
@@ -231,6 +319,13 @@ class ConnectionPool:
             await asyncio.gather(*(c.quit() for c in clients), return_exceptions=True)
         if self._closing:
             await wait_closed(list(self._closing), QUIT_GRACE + 1.0)
+        for key, dest in list(self._dests.items()):  # the idle sessions are gone now
+            self._settle(key, dest)
+            self._forget_if_unused(key, dest)
+
+
+def _node_key(key: PoolKey) -> str:
+    return f"pool\x1f{key[0]}\x1f{key[1] or ''}"
 
 
 async def wait_closed(clients: Iterable[SmtpClient], timeout: float) -> None:

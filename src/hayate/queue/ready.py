@@ -6,7 +6,11 @@ A :class:`ReadyQueue` is the state the scheduler keeps per path:
 * ``runners``: how many connections (runner tasks) serve it now, at most the effective
   ``connections`` limit; a runner carries at most ``messages_per_connection`` jobs;
 * three token buckets: messages per minute and per hour (one token per job, i.e. per SMTP
-  transaction) and new connections per minute (one token per runner started);
+  transaction) and new connections per minute (one token per runner started), made by the
+  scheduler's limiter factory under the keys :func:`limit_key` gives (in one process, or
+  shared by the workers of a node: :mod:`hayate.queue.contracts`);
+* with several workers, ``claims``: the path's connections counted node-wide
+  (:mod:`hayate.queue.claims`); a runner needs one;
 * the path's governor (reply rules), whose state halves rates, lowers the connection limit
   or suspends the path; the buckets are rebuilt when the effective rate changes;
 * what was sent in the last minute, for ``hayate queue sites``.
@@ -23,6 +27,7 @@ from typing import Generic, TypeVar
 
 from hayate.config import DeliveryConfig
 from hayate.queue.automation import PathGovernor
+from hayate.queue.claims import PathClaims
 from hayate.queue.contracts import Limiter, LimiterFactory
 from hayate.queue.shaping import Limits
 from hayate.queue.streams import StreamOrder, StreamQueues
@@ -30,6 +35,12 @@ from hayate.queue.streams import StreamOrder, StreamQueues
 T = TypeVar("T")
 
 RATE_WINDOW = 60.0  # seconds of history behind "rate in the last minute"
+
+
+def limit_key(kind: str, source: str, site: str) -> str:
+    """The key of one limit of a path in a limiter factory or connection slots:
+    ``kind`` is "mpm", "mph", "cpm" (the rates) or "conn" (connections at once)."""
+    return f"{kind}\x1f{source}\x1f{site}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +77,11 @@ class PathLimits:
 class _Bucket:
     """A limiter for one rate, rebuilt when the rate changes (a governor slowed the path)."""
 
-    __slots__ = ("_burst_seconds", "_factory", "full_after", "limiter", "rate")
+    __slots__ = ("_burst_seconds", "_factory", "_key", "full_after", "limiter", "rate")
 
-    def __init__(self, factory: LimiterFactory, burst_seconds: float) -> None:
+    def __init__(self, factory: LimiterFactory, key: str, burst_seconds: float) -> None:
         self._factory = factory
+        self._key = key
         self._burst_seconds = burst_seconds
         self.rate: float | None = None  # per minute (or per hour), as configured
         self.limiter: Limiter | None = None
@@ -86,7 +98,7 @@ class _Bucket:
         per_second = rate / per_seconds
         # A small burst keeps a minute-long run within a few percent of the rate.
         burst = max(1.0, per_second * self._burst_seconds)
-        self.limiter = self._factory(per_second, burst)
+        self.limiter = self._factory(self._key, per_second, burst)
         self.full_after = burst / per_second
 
     def delay(self, now: float) -> float:
@@ -113,6 +125,7 @@ class ReadyQueue(Generic[T]):
         governor: PathGovernor | None,
         order: StreamOrder,
         limiter_factory: LimiterFactory,
+        claims: PathClaims | None = None,
     ) -> None:
         self.source = source
         self.site = site
@@ -126,9 +139,11 @@ class ReadyQueue(Generic[T]):
         self.runners = 0
         self.timer: asyncio.TimerHandle | None = None
         self.last_action = ""  # the governor's last rule that fired
-        self._per_minute = _Bucket(limiter_factory, 1.0)
-        self._per_hour = _Bucket(limiter_factory, 60.0)
-        self._connections = _Bucket(limiter_factory, 1.0)
+        self.claims = claims
+        self.claims_timer: asyncio.TimerHandle | None = None  # releases parked claims
+        self._per_minute = _Bucket(limiter_factory, limit_key("mpm", source, site), 1.0)
+        self._per_hour = _Bucket(limiter_factory, limit_key("mph", source, site), 60.0)
+        self._connections = _Bucket(limiter_factory, limit_key("cpm", source, site), 1.0)
         self._sent: deque[float] = deque()
         self.sent_total = 0
         self._last_used = float("-inf")  # last token taken or transaction sent
@@ -200,6 +215,8 @@ class ReadyQueue(Generic[T]):
         ``hayate queue sites``."""
         if self.jobs or self.runners or self.timer is not None:
             return False
+        if self.claims is not None and self.claims.held:
+            return False  # parked claims: released by their timer first
         keep = max(RATE_WINDOW, self._per_minute.full_after, self._per_hour.full_after,
                    self._connections.full_after)
         if now - self._last_used < keep:
@@ -220,6 +237,10 @@ class ReadyQueue(Generic[T]):
             "provider": self.provider,
             "queued": self.jobs.counts(),
             "connections": self.runners,
+            # every worker's, for this path (the same figure in each worker's row)
+            "node_connections": (
+                self.claims.node_held() if self.claims is not None else self.runners
+            ),
             "limits": {
                 "connections": limits.connections,
                 "messages_per_connection": limits.messages_per_connection,

@@ -36,6 +36,12 @@ Where a job (one message, recipients sharing route, destination and envelope sen
   ``messages_per_connection`` jobs, then ends (a new one counts against
   ``connections_per_minute``); each job takes a token of messages per minute and per hour.
   Jobs larger than ``recipients_per_transaction`` are split when they enter the queue.
+* **Node-wide limits.** With several workers (``hayate serve``), the rate buckets come from
+  a shared limiter factory and each runner also needs a claim on the path's connections
+  counted over every worker (:mod:`hayate.queue.claims`): when the other workers hold them
+  all, the path tries again every ``NODE_RETRY`` seconds (and whenever one of its own
+  runners ends). A claim outlives its runner for as long as the agent may keep the
+  connection idle (``[delivery] idle_timeout``, see ``claim_linger``).
 * **Automation.** Every reply of an attempt (remote replies and connection failures) goes
   to the path's governor. A suspended path opens no connection: its waiting jobs, and jobs
   that arrive while it is suspended, are *postponed* — sent back to disk until the end of
@@ -82,13 +88,14 @@ from hayate.core.seams import (
 from hayate.delivery.egress import DEFAULT_SOURCE, Egress, EgressChoice
 from hayate.ingest.headers import header_block_end
 from hayate.ingest.routing import REMOTE
-from hayate.queue.contracts import LimiterFactory
+from hayate.queue.claims import PathClaims
+from hayate.queue.contracts import ConnectionSlots, LimiterFactory
 from hayate.queue.jobs import Job, PathInfo, Rcpt, WindowMessage
 from hayate.queue.outcomes import BounceSender, Recorder, SchedulerStats
-from hayate.queue.ready import PathLimits, ReadyQueue
+from hayate.queue.ready import PathLimits, ReadyQueue, limit_key
 from hayate.queue.shaping import Limits, Shaping, Site
 from hayate.queue.streams import StreamOrder, StreamQueues
-from hayate.queue.throttle import RateLimiter
+from hayate.queue.throttle import local_limiter
 from hayate.store.spool import RecipientRow, Spool, SpoolMessage
 
 __all__ = ["BounceSender", "Scheduler", "SchedulerStats"]
@@ -100,6 +107,14 @@ DEAD_DESTINATION_SECONDS = 60.0
 SITE_TTL = 300.0  # seconds a destination's site (from its MX hosts) is reused
 SITE_FAILURE_TTL = 30.0  # ... after a DNS failure
 NO_EGRESS = EgressChoice(DEFAULT_SOURCE, None, None)  # without egress: the system's address
+NODE_RETRY = 0.1  # seconds between tries for a connection the other workers hold
+CLAIM_RECHECK = 0.05  # seconds: the shortest wait before parked claims are looked at again
+
+
+def claim_linger(idle_timeout: float) -> float:
+    """How long a runner's connection claim outlives it: the pool's sweeper closes an idle
+    session within 1.25 × idle_timeout, and a QUIT on its way needs a moment more."""
+    return idle_timeout * 1.25 + 0.5
 
 GroupKey = tuple[str, str, str | None, str]  # route, destination, nexthop, envelope sender
 
@@ -164,6 +179,7 @@ class Scheduler:
         return_path: ReturnPath | None = None,
         events: EventSink | None = None,
         limiter_factory: LimiterFactory | None = None,
+        connection_slots: ConnectionSlots | None = None,
     ) -> None:
         self.spool = spool
         self.agents = agents
@@ -179,7 +195,9 @@ class Scheduler:
         self.egress = egress
         self.suppression = suppression
         self.return_path = return_path
-        self.limiter_factory: LimiterFactory = limiter_factory or RateLimiter
+        self.limiter_factory: LimiterFactory = limiter_factory or local_limiter
+        self.connection_slots = connection_slots  # None: this process's runners are the limit
+        self.claim_linger = claim_linger(delivery_cfg.idle_timeout)
         self.window = queue_cfg.active_window
         self.active = 0  # recipients in memory
         self.data_bytes = 0
@@ -225,6 +243,12 @@ class Scheduler:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
+        for path in self.paths.values():
+            if path.claims_timer is not None:
+                path.claims_timer.cancel()
+                path.claims_timer = None
+            if path.claims is not None:
+                path.claims.release_all()
 
     def wake(self) -> None:
         """Look at the spool now and forget dead destinations (an operator's retry)."""
@@ -421,11 +445,16 @@ class Scheduler:
             governor = None
             if self.shaping is not None and entry.raw_limits is not None:
                 governor = self.shaping.governor(entry.site)
+            claims = None
+            if self.connection_slots is not None:
+                claims = PathClaims(self.connection_slots,
+                                    limit_key("conn", choice.source, entry.site.name),
+                                    self.claim_linger)
             path = self.paths[key] = ReadyQueue(
                 source=choice.source, site=entry.site.name, provider=entry.site.provider,
                 address=choice.address, helo=choice.helo, limits=entry.limits,
                 raw_limits=entry.raw_limits, governor=governor, order=self.order,
-                limiter_factory=self.limiter_factory,
+                limiter_factory=self.limiter_factory, claims=claims,
             )
         step = path.base.recipients_per_transaction
         if len(job.rcpts) > step:
@@ -436,28 +465,66 @@ class Scheduler:
         self._kick_path(path)
 
     def _kick_path(self, path: ReadyQueue[Job]) -> None:
-        path.timer = None
+        if path.timer is not None:
+            path.timer.cancel()  # a no-op when this is the timer firing
+            path.timer = None
         if self._stopping:
             return
         now = self.clock.now()
+        claims = path.claims
         until = path.suspended_until(now)
         if until:
             self._postpone_path(path, until, now)
+            if claims is not None:
+                claims.unwant()
             return
         limits = path.effective(now)
         while path.jobs and path.runners < min(limits.connections, len(path.jobs)):
             wait = path.connection_delay(now)
             if wait > 0:
-                if path.timer is None:
-                    path.timer = asyncio.get_running_loop().call_later(
-                        wait, self._kick_path, path
-                    )
+                self._kick_later(path, wait)
+                return
+            if claims is not None and not claims.claim(limits.connections, now):
+                self._kick_later(path, NODE_RETRY)  # the other workers hold the connections
                 return
             path.take_connection(now)
             path.runners += 1
             self._spawn(self._path_runner(path))
+        if claims is not None:
+            claims.unwant()
         if not path.jobs and not path.runners and path.idle(now):
             self.paths.pop(path.key, None)
+
+    def _kick_later(self, path: ReadyQueue[Job], delay: float) -> None:
+        if path.timer is None:
+            path.timer = asyncio.get_running_loop().call_later(delay, self._kick_path, path)
+
+    def _park_claim(self, path: ReadyQueue[Job]) -> None:
+        """A runner of ``path`` ended: park its claim and see that it is released in time."""
+        claims = path.claims
+        if claims is None:
+            return
+        claims.park(self.clock.now())
+        if path.claims_timer is None:
+            self._arm_claims(path)
+
+    def _arm_claims(self, path: ReadyQueue[Job]) -> None:
+        claims = path.claims
+        expiry = claims.next_expiry() if claims is not None else None
+        if expiry is None:
+            return
+        delay = max(CLAIM_RECHECK, expiry - self.clock.now())
+        path.claims_timer = asyncio.get_running_loop().call_later(
+            delay, self._expire_claims, path
+        )
+
+    def _expire_claims(self, path: ReadyQueue[Job]) -> None:
+        path.claims_timer = None
+        if path.claims is None or self._stopping:
+            return
+        if path.claims.expire(self.clock.now()):
+            self._kick_path(path)
+        self._arm_claims(path)
 
     def _forget_idle_paths(self) -> None:
         """Drop the paths that have been idle long enough (see ``ReadyQueue.idle``)."""
@@ -495,6 +562,7 @@ class Scheduler:
                 await self._attempt_remote(path, job, limits)
         finally:
             path.runners -= 1
+            self._park_claim(path)
             self._kick_path(path)
 
     # --- attempts -------------------------------------------------------------------------

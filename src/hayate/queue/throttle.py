@@ -8,7 +8,9 @@ and the following delays grow accordingly), so the long-run rate never exceeds
 ``per_second`` by more than the initial ``burst``: over a minute at N per minute at most
 N + burst pass.
 
-The buckets of one (egress source, site) path are kept by :mod:`hayate.queue.ready`.
+The buckets of one (egress source, site) path are kept by :mod:`hayate.queue.ready`;
+:func:`local_limiter` is the :class:`~hayate.queue.contracts.LimiterFactory` of one process
+(the buckets shared by the workers of a node are in :mod:`hayate.queue.nodelimits`).
 
 Time is passed in by the caller (seconds from any clock that does not go backwards), so
 tests drive the limiters with a fake clock.
@@ -74,3 +76,8 @@ class RateLimiter:
             raise ValueError(f"per_second must be more than zero, got {per_second!r}")
         self._refill(now)
         self._rate = float(per_second)
+
+
+def local_limiter(key: str, per_second: float, burst: float) -> RateLimiter:
+    """A bucket of this process only (``key`` is not needed: the caller keeps the object)."""
+    return RateLimiter(per_second, burst)

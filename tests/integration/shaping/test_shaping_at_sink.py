@@ -1,8 +1,9 @@
 """Shaping measured at a real receiver: Postfix's smtp-sink, the real RemoteDeliveryAgent.
 
-Between the agent and smtp-sink runs :class:`CountingRelay`, a plain TCP relay on
-127.0.0.1 that counts what the receiver is offered: connections open at once and MAIL
-commands per connection (smtp-sink's own counters give totals only). The scheduler gets its
+Between the agent and smtp-sink runs :class:`CountingRelay` (``relay.py`` here), a plain
+TCP relay on 127.0.0.1 that counts what the receiver is offered: connections open at once
+and MAIL commands per connection (smtp-sink's own counters give totals only). The
+scheduler gets its
 limits from the real Shaping (an operator file given as text) and a transport nexthop, so
 no DNS is involved.
 """
@@ -12,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.integration.shaping.relay import CountingRelay
 from tests.support.sink import smtp_sink
 
 from hayate.config import DeliveryConfig, QueueConfig
@@ -27,87 +28,6 @@ from hayate.store.spool import Spool, SpoolMessage, SpoolRecipient
 pytestmark = pytest.mark.peer
 
 DELIVERY = DeliveryConfig(connect_timeout=3.0, command_timeout=3.0, tls="none", idle_timeout=1.0)
-
-
-@dataclass
-class CountingRelay:
-    """127.0.0.1:<port> → upstream, counting connections and MAIL commands per connection."""
-
-    upstream: tuple[str, int]
-    active: int = 0
-    peak: int = 0  # TCP connections open at once
-    sessions: int = 0
-    peak_sessions: int = 0  # connections open at once, not counting those past QUIT
-    mails: list[int] = field(default_factory=list)  # per connection, in order of opening
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def __aenter__(self) -> CountingRelay:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        number = len(self.mails)
-        self.mails.append(0)
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        self.sessions += 1
-        self.peak_sessions = max(self.peak_sessions, self.sessions)
-        in_session = True
-        s_writer: asyncio.StreamWriter | None = None
-        try:
-            s_reader, s_writer = await asyncio.open_connection(*self.upstream)
-
-            async def up() -> None:
-                nonlocal in_session
-                tail = b""
-                while data := await c_reader.read(65536):
-                    seen = (tail + data).upper()
-                    self.mails[number] += seen.count(b"\nMAIL FROM:") + seen.startswith(
-                        b"MAIL FROM:")
-                    if in_session and (b"\nQUIT" in seen or seen.startswith(b"QUIT")):
-                        in_session = False
-                        self.sessions -= 1
-                    tail = data[-1:]  # a command starts after "\n": keep the last byte
-                    assert s_writer is not None
-                    s_writer.write(data)
-                    await s_writer.drain()
-
-            async def down() -> None:
-                while data := await s_reader.read(65536):
-                    c_writer.write(data)
-                    await c_writer.drain()
-
-            pumps = [asyncio.create_task(up()), asyncio.create_task(down())]
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            for p in pumps:
-                p.cancel()
-        except (OSError, asyncio.CancelledError):
-            pass
-        finally:
-            self.active -= 1
-            if in_session:
-                self.sessions -= 1
-            c_writer.close()
-            if s_writer is not None:
-                s_writer.close()
-            self._tasks.discard(task)
 
 
 def shaping(text: str) -> Shaping:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hayate.queue.ready import PathLimits, ReadyQueue
 from hayate.queue.streams import StreamOrder
-from hayate.queue.throttle import RateLimiter
+from hayate.queue.throttle import local_limiter
 
 
 def _queue(limits: PathLimits) -> ReadyQueue[object]:
@@ -12,7 +12,7 @@ def _queue(limits: PathLimits) -> ReadyQueue[object]:
         source="default", site="mx:mx.example.org", provider=None, address=None, helo=None,
         limits=limits, raw_limits=None, governor=None,
         order=StreamOrder(("transactional", "bulk"), "transactional"),
-        limiter_factory=RateLimiter,
+        limiter_factory=local_limiter,
     )
 
 
