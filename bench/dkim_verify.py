@@ -22,26 +22,14 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable
 
 import dkim  # type: ignore[import-untyped, unused-ignore]
 
-from bench.dkim_sign import MemoryResolver, make_message
+from bench.dkim_sign import MemoryResolver, make_message, timeit
 from hayate.auth.dkim_keys import DkimKey, DkimKeyStore, dns_record
 from hayate.auth.dkim_sign import DkimSigner
 from hayate.auth.dkim_verify import verify_dkim
 from hayate.config import DkimConfig
-
-
-def best_us(fn: Callable[[], None], count: int, rounds: int) -> float:
-    """Best per-call time in microseconds over ``rounds`` runs of ``count`` calls."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(count):
-            fn()
-        best = min(best, (time.perf_counter() - start) / count * 1e6)
-    return best
 
 
 def time_hayate(signed: bytes, resolver: MemoryResolver, count: int, rounds: int) -> float:
@@ -67,7 +55,7 @@ def time_dkimpy(signed: bytes, record: bytes, count: int, rounds: int) -> float:
         if not dkim.DKIM(signed, minkey=1024).verify(dnsfunc=dnsfunc):
             raise SystemExit("dkimpy did not pass")
 
-    return best_us(once, count, rounds)
+    return timeit(once, count, rounds)
 
 
 def main(argv: list[str] | None = None) -> None:

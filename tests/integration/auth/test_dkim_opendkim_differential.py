@@ -44,9 +44,9 @@ from tests.unit.auth.dkim_corpus import (
     dkimpy_records,
     key_zone,
     make_keys,
+    ours,
 )
 
-from hayate.auth.dkim_verify import verify_dkim
 from hayate.dns import CachingResolver
 
 OPENDKIM = shutil.which("opendkim") or ("/usr/sbin/opendkim" if Path("/usr/sbin/opendkim").exists()
@@ -150,10 +150,6 @@ def dns_server() -> Iterator[TestDnsServer]:
 @pytest.fixture(scope="module")
 def resolver(dns_server: TestDnsServer) -> CachingResolver:
     return CachingResolver([dns_server.address], timeout=2.0)
-
-
-async def ours(message: bytes, resolver: CachingResolver) -> list[bool]:
-    return [v.result == "pass" for v in await verify_dkim(message, resolver)]
 
 
 @pytest.mark.parametrize("index", range(len(MESSAGES)))

@@ -30,7 +30,9 @@ from tests.support.dnsserver import zone_text
 
 from hayate.auth.dkim_keys import DkimKey, PrivateKey, dns_record, txt_strings
 from hayate.auth.dkim_sign import DkimSigner
+from hayate.auth.dkim_verify import verify_dkim
 from hayate.config import DkimConfig
+from hayate.core.seams import TxtResolver
 
 DOMAIN = "example.test"
 CANONICALIZATIONS = [(h, b) for h in ("simple", "relaxed") for b in ("simple", "relaxed")]
@@ -343,3 +345,8 @@ MUTATIONS: dict[str, Callable[[bytes], bytes]] = {
     + b"P.S. appended on the way\r\n",
     "b= corrupted": _corrupt_b,
 }
+
+
+async def ours(message: bytes, resolver: TxtResolver) -> list[bool]:
+    """Our verifier's pass/no-pass for each signature of ``message``, top first."""
+    return [v.result == "pass" for v in await verify_dkim(message, resolver)]

@@ -31,6 +31,7 @@ from tests.unit.auth.dkim_corpus import (
     hayate_sign,
     key_zone,
     make_keys,
+    ours,
     random_h,
 )
 
@@ -74,10 +75,6 @@ def dns_server() -> Iterator[TestDnsServer]:
 @pytest.fixture(scope="module")
 def resolver(dns_server: TestDnsServer) -> CachingResolver:
     return CachingResolver([dns_server.address], timeout=2.0)
-
-
-async def ours(message: bytes, resolver: CachingResolver) -> list[bool]:
-    return [v.result == "pass" for v in await verify_dkim(message, resolver)]
 
 
 @pytest.mark.parametrize("index", range(len(SIGNED)), ids=[label for label, _ in SIGNED])
