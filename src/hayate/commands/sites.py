@@ -4,7 +4,10 @@ Each worker of a running server writes its paths to ``data_dir/run/sites-<index>
 (``Scheduler.sites_snapshot``) beside its ``worker-<index>.json``; this command merges the
 workers' files: jobs queued per stream, connections open, the effective limits, what was
 sent in the last minute, the governor's state (suspended until / slowed, and why) and the
-warm-up allowance left today. ``--json`` prints the merged rows as one JSON array.
+warm-up allowance left today. CONN is the connections open (all workers) against the limit;
+HELD is what the node's shared limit table counts for the path, which includes connections
+kept idle for reuse (a worker that stops sending to a site keeps its count until its idle
+connections may have closed). ``--json`` prints the merged rows as one JSON array.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ def read_sites(run_dir: Path, now: float | None = None) -> list[dict[str, Any]]:
 def _add(have: dict[str, Any], row: dict[str, Any]) -> None:
     for field in ("connections", "sent_last_minute", "sent_total"):
         have[field] = int(have.get(field) or 0) + int(row.get(field) or 0)
+    # every worker reports the node-wide count of the shared table: the newest is the largest
+    have["node_connections"] = max(int(have.get("node_connections") or 0),
+                                   int(row.get("node_connections") or 0))
     queued = dict(have.get("queued") or {})
     for stream, count in (row.get("queued") or {}).items():
         queued[stream] = int(queued.get(stream, 0)) + int(count)
@@ -75,8 +81,8 @@ def _state(row: dict[str, Any], now: float) -> str:
 def format_sites(rows: list[dict[str, Any]], now: float) -> str:
     if not rows:
         return "No active sites"
-    head = (f"{'SOURCE':<12} {'SITE':<32} {'QUEUED':<22} {'CONN':>9} {'MSG/MIN':>13} "
-            f"{'MSG/H':>7} {'WARMUP':>6}  STATE")
+    head = (f"{'SOURCE':<12} {'SITE':<32} {'QUEUED':<22} {'CONN':>9} {'HELD':>5} "
+            f"{'MSG/MIN':>13} {'MSG/H':>7} {'WARMUP':>6}  STATE")
     lines = [head]
     for row in rows:
         limits = row.get("limits") or {}
@@ -86,6 +92,7 @@ def format_sites(rows: list[dict[str, Any]], now: float) -> str:
         left = row.get("warmup_remaining")
         lines.append(
             f"{row.get('source', ''):<12} {row.get('site', ''):<32} {queued:<22} {conn:>9} "
+            f"{row.get('node_connections', row.get('connections', 0)):>5} "
             f"{rate:>13} {_rate(limits.get('messages_per_hour')):>7} "
             f"{'-' if left is None else left:>6}  {_state(row, now)}"
         )

@@ -28,12 +28,14 @@ async def test_two_workers_are_merged_and_shown(tmp_path: Path) -> None:
     other = json.loads(json.dumps(rows))
     other[0]["queued"] = {"bulk": 7}
     other[0]["sent_last_minute"] = 4
+    other[0]["node_connections"] = 2  # the shared table's count, as the later worker saw it
     (run / "sites-1.json").write_text(json.dumps(other))
     merged = read_sites(run)
     assert len(merged) == 1
     row = merged[0]
     assert row["queued"] == {"bulk": 7} and row["sent_last_minute"] == 5
     assert row["suspended_until"] == clock.now() + 600
+    assert row["node_connections"] == 2  # the node-wide figure, not a sum of the two
 
     config = tmp_path / "hayate.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
@@ -43,6 +45,9 @@ async def test_two_workers_are_merged_and_shown(tmp_path: Path) -> None:
     text = CliRunner().invoke(sites, ["-c", str(config)])
     assert text.exit_code == 0
     assert "sink.test:25" in text.output and "bulk=7" in text.output
+    header, line = text.output.splitlines()[:2]
+    held = header.index("HELD")
+    assert line[held - 1 : held + 4].strip() == "2"  # right-aligned under its heading
     assert "suspended" in text.output and "reason:" in text.output
 
 
