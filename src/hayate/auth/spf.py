@@ -17,7 +17,9 @@ What is implemented:
   URL-escaped; ``%% %_ %-``. Expanded names longer than 253 characters lose labels on the left.
 * **Limits** (4.6.4): more than 10 terms that cause DNS lookups (include, a, mx, ptr, exists,
   redirect) → "permerror"; more than 2 lookups answered with NXDOMAIN or no records (void
-  lookups) → "permerror"; more than 10 MX hosts → "permerror"; only the first 10 PTR names
+  lookups: an ``a`` for a name with addresses of the other family only is one, since the
+  receiver asks for the client's family alone, as is an ``exists`` for a name without an A
+  record) → "permerror"; more than 10 MX hosts → "permerror"; only the first 10 PTR names
   are looked at. The whole evaluation is bounded by ``timeout`` seconds → "temperror".
 * **Identities**: a null envelope sender is checked as ``postmaster@<helo>`` (2.4); a sender
   without a local part uses "postmaster". :func:`check_helo` checks the HELO identity alone
@@ -278,16 +280,23 @@ class _Evaluation:
 
     # -- DNS, with errors mapped to results
 
-    async def addresses(self, name: str, *, void: bool = True) -> list[_IP]:
+    async def addresses(
+        self, name: str, *, void: bool = True, family: int | None = None
+    ) -> list[_IP]:
+        """The addresses of ``name`` of one family (the client's unless ``family`` says 4 or
+        6). With ``void``, an answer without such an address counts as a void lookup (RFC
+        7208 4.6.4: the receiver's query for that one record type came back empty)."""
+        wanted = family or self.ip.version
         try:
             found = await self.resolver.resolve_addresses(name)
         except DnsError as exc:
             if exc.temporary:
                 raise _Abort("temperror", str(exc)) from exc
-            if void:
-                self.count_void()
-            return []
-        return [_client_ip(a) for a in found]
+            found = []
+        matching = [ip for ip in map(_client_ip, found) if ip.version == wanted]
+        if not matching and void:
+            self.count_void()
+        return matching
 
     async def spf_record(self, domain: str) -> SpfRecord | None:
         try:
@@ -444,7 +453,7 @@ class _Evaluation:
                 n == wanted or n.endswith("." + wanted) for n in await self.validated_names()
             )
         # exists: any A record at all
-        return any(a.version == 4 for a in await self.addresses(target))
+        return bool(await self.addresses(target, family=4))
 
     async def _match_mx(self, target: str, mechanism: Mechanism) -> bool:
         try:

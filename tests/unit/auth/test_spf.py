@@ -57,6 +57,8 @@ limit10     TXT "v=spf1 {LIMIT_10} -all"
 limit11     TXT "v=spf1 {LIMIT_11} -all"
 void2       TXT "v=spf1 a:nx1.spf.test a:nx2.spf.test -all"
 void3       TXT "v=spf1 a:nx1.spf.test a:nx2.spf.test a:nx3.spf.test -all"
+void6only   TXT "v=spf1 a:v6host.spf.test a:v6host.spf.test exists:v6host.spf.test -all"
+void6two    TXT "v=spf1 a:v6host.spf.test exists:v6host.spf.test ?all"
 loop        TXT "v=spf1 include:loop.spf.test -all"
 expfail     TXT "v=spf1 -all exp=explain.spf.test"
 explain     TXT "%{{i}} is not one of %{{d}}'s designated mail servers"
@@ -134,6 +136,8 @@ async def test_results(
         ("limit11", "permerror", "more than 10 DNS lookups"),
         ("loop", "permerror", "more than 10 DNS lookups"),
         ("void3", "permerror", "more than 2 void DNS lookups"),
+        # an IPv4 client: A queries for a name with only AAAA records come back empty
+        ("void6only", "permerror", "more than 2 void DNS lookups"),
         ("manymx", "permerror", "more than 10 MX hosts"),
         ("broken", "temperror", "broken.spf.test"),
         ("incbroken", "temperror", "broken.spf.test/TXT"),
@@ -219,3 +223,10 @@ async def test_timeout_is_temperror(dns_server: TestDnsServer) -> None:
 )
 def test_which_helo_names_can_be_checked(helo: str, checkable: bool) -> None:
     assert helo_is_domain(helo) is checkable
+
+
+async def test_two_empty_answers_for_the_clients_family_are_still_allowed(
+    resolver: CachingResolver,
+) -> None:
+    got = await check_spf("192.0.2.1", "user@void6two.spf.test", "client.example", resolver)
+    assert (got.result, got.mechanism) == ("neutral", "?all")
