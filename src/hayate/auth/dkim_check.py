@@ -123,11 +123,19 @@ def check_signature(
     if len(message.positions(b"from")) > sig.headers.count(b"from"):
         return "fail", "a From field is not signed"
     digest = hashlib.sha256(message.header_data(sig, position)).digest()
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(sig.signature, digest, _PKCS1, _PREHASHED)
-        else:
-            key.verify(sig.signature, digest)
-    except InvalidSignature:
+    if not signature_matches(key, sig.signature, digest):
         return "fail", "signature did not verify"
     return "pass", ""
+
+
+def signature_matches(key: PublicKey, signature: bytes, digest: bytes) -> bool:
+    """Whether ``signature`` is ``key``'s signature of a SHA-256 ``digest`` (step 4; the
+    ARC-Seal check uses it too)."""
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, digest, _PKCS1, _PREHASHED)
+        else:
+            key.verify(signature, digest)
+    except InvalidSignature:
+        return False
+    return True

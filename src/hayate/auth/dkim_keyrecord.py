@@ -14,8 +14,7 @@ first that is a DKIM key counts. A record is refused (``error`` set) when:
 The flags of t= are kept: ``testing`` (y: the domain is testing DKIM) and
 ``strict_identity`` (s: i= must be in d= itself, not in a subdomain). The outcome for a
 given set of TXT strings is cached (they come back from the DNS cache for every message).
-
-:func:`dnsfunc_for` serves the raw records to dkimpy (the ARC verifier still uses it).
+The DKIM and the ARC verifiers share it.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -46,7 +45,6 @@ PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 class KeyRecord:
     """The outcome of one key lookup: the usable record, or why there is none."""
 
-    record: bytes = b""  # the TXT record as published (for dkimpy's ARC verifier)
     key_type: bytes = b""  # k= ("rsa" when absent)
     error: str = ""  # "" when the record is usable
     temporary: bool = False  # the error is a temporary DNS failure
@@ -123,7 +121,7 @@ def _check_record(records: tuple[str, ...]) -> KeyRecord:
         if isinstance(key, str):
             return KeyRecord(error=key)
         flags = _flags(tags, b"t")
-        return KeyRecord(raw, key_type, public_key=key, testing=b"y" in flags,
+        return KeyRecord(key_type, public_key=key, testing=b"y" in flags,
                          strict_identity=b"s" in flags)
     return KeyRecord(error=problem)
 
@@ -148,11 +146,3 @@ async def fetch_key_records(
     found = await asyncio.gather(*(_fetch_one(resolver, n) for n in unique))
     return dict(zip(unique, found, strict=True))
 
-
-def dnsfunc_for(keys: dict[str, KeyRecord]) -> Callable[..., bytes]:
-    """A dkimpy ``dnsfunc`` answering from prefetched records (b"" when there is none)."""
-
-    def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
-        return keys.get(name.decode("ascii", "replace").lower().rstrip("."), KeyRecord()).record
-
-    return dnsfunc

@@ -6,7 +6,7 @@ the ``<s>._domainkey.<d>`` TXT records of those that can be checked through the 
 resolver (all at once, no blocking DNS on the event loop; :mod:`hayate.auth.dkim_keyrecord`),
 and verifies each signature itself (:mod:`hayate.auth.dkim_check`): our canonicalization
 (simple and relaxed), hashes from ``hashlib``, RSA and Ed25519 from ``cryptography``.
-dkimpy is not involved (its RSA is pure Python, ~0.5 ms per 2 KB message; ARC still uses it).
+dkimpy is not involved (its RSA is pure Python: ~0.5 ms per 2 KB message).
 
 Results, as RFC 8601 names them:
 
@@ -22,8 +22,8 @@ Results, as RFC 8601 names them:
 - ``pass``.
 
 Nothing in a message makes ``verify_dkim`` raise: a signature that breaks the checks in an
-unforeseen way is logged and recorded as "permerror". :func:`fetch_key_records` and
-:func:`dnsfunc_for` are shared with the ARC verifier.
+unforeseen way is logged and recorded as "permerror". :func:`fetch_key_records` is shared
+with the ARC verifier.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from dataclasses import dataclass
 
 from hayate.auth.canon import field_value, to_crlf
 from hayate.auth.dkim_check import SIGNATURE_FIELD, SignedMessage, check_signature
-from hayate.auth.dkim_keyrecord import KeyRecord, dnsfunc_for, fetch_key_records
+from hayate.auth.dkim_keyrecord import KeyRecord, fetch_key_records
 from hayate.auth.dkim_signature import DkimSignature, SignatureError, parse_signature
 from hayate.auth.dkim_tags import TagListError, parse_tags
 from hayate.auth.verdicts import DkimVerdict
 from hayate.core.seams import TxtResolver
 
-__all__ = ["CLOCK_SKEW", "KeyRecord", "dnsfunc_for", "fetch_key_records", "verify_dkim"]
+__all__ = ["CLOCK_SKEW", "KeyRecord", "fetch_key_records", "verify_dkim"]
 
 log = logging.getLogger("hayate.dkim")
 
