@@ -53,13 +53,14 @@ class ListenConfig(_Section):
     submission: str | None = None
     submissions: str | None = None
     http: str | None = None
+    https: str | None = None  # the HTTP app over TLS with the [tls] certificate
     imap: str | None = None  # IMAP with STARTTLS (143)
     imaps: str | None = None  # IMAP over implicit TLS (993)
     pop3: str | None = None  # POP3 with STLS (110)
     pop3s: str | None = None  # POP3 over implicit TLS (995)
 
     _hostports = field_validator(
-        "smtp", "submission", "submissions", "http", "imap", "imaps", "pop3", "pop3s"
+        "smtp", "submission", "submissions", "http", "https", "imap", "imaps", "pop3", "pop3s"
     )(_check_hostport)
 
 

@@ -210,8 +210,8 @@ class Worker:
             server = await start_smtp_server(settings, self.policy, self.ingest, sock=sock)
             self.smtp_servers.append(server)
         await self._start_mailbox_servers(tls)
-        http_sock = self.sockets.get("http")
-        if http_sock is not None:
+        http_sock, https_sock = self.sockets.get("http"), self.sockets.get("https")
+        if http_sock is not None or https_sock is not None:
             from hayate.http.app import start_http_server
 
             self._background.append(
@@ -221,6 +221,8 @@ class Worker:
                         http_sock,
                         store=self.store,
                         bound_ports={n: s.getsockname()[1] for n, s in self.sockets.items()},
+                        tls_sock=https_sock,
+                        tls=tls,
                     )
                 )
             )

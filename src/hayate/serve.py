@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hayate.config import Config, split_hostport
 from hayate.core.sharedtable import SharedTable
+from hayate.tls import check_server_tls
 
 log = logging.getLogger("hayate.serve")
 
@@ -43,12 +44,16 @@ def setup_logging(level: str) -> None:
 
 
 def bind_listeners(cfg: Config) -> dict[str, socket.socket]:
-    """Bind and listen on every configured address; raises OSError with the address."""
+    """Bind and listen on every configured address; raises OSError with the address, or with
+    what is wrong with the ``[tls]`` certificate that the TLS listeners need."""
+    names = ("smtp", "submission", "submissions", "http", "https", "imap", "imaps", "pop3",
+             "pop3s")
+    configured = [name for name in names if getattr(cfg.listen, name) is not None]
+    # A missing or broken certificate: one readable line now, not workers crashing in a loop.
+    check_server_tls(cfg.tls.cert, cfg.tls.key, configured)
     sockets: dict[str, socket.socket] = {}
-    for name in ("smtp", "submission", "submissions", "http", "imap", "imaps", "pop3", "pop3s"):
+    for name in configured:
         address = getattr(cfg.listen, name)
-        if address is None:
-            continue
         host, port = split_hostport(address)
         try:
             sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
@@ -94,8 +99,8 @@ def _worker_main(cfg: Config, index: int, sockets: dict[str, socket.socket],
             signal.signal(sig, signal.SIG_DFL)
         if table is not None:
             table.reset_worker(index)  # nothing of a previous worker with this index is ours
-        # Only worker 0 serves HTTP (health, metrics): one answer, not one per worker.
-        mine = {k: v for k, v in sockets.items() if k != "http" or index == 0}
+        # Only worker 0 serves HTTP(S) (health, metrics): one answer, not one per worker.
+        mine = {k: v for k, v in sockets.items() if k not in ("http", "https") or index == 0}
         for k, v in sockets.items():
             if k not in mine:
                 v.close()

@@ -3,6 +3,9 @@
 ``generate_self_signed``  EC P-256 key + X.509 certificate with DNS and IP subjectAltNames;
                           the key file is written with mode 0600.
 ``server_context``        what the SMTP listeners use (TLS 1.2 or newer).
+``check_server_tls``      the ``[tls]`` certificate every TLS listener needs, checked by the
+                          master before it forks: one readable line instead of workers that
+                          crash and restart.
 ``client_context_no_verify``  opportunistic outbound TLS: encrypt, do not authenticate (like
                           Postfix's smtp_tls_security_level = may).
 """
@@ -10,6 +13,7 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import ipaddress
 import os
 import ssl
@@ -80,6 +84,44 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.load_cert_chain(str(cert), str(key))
     return ctx
+
+
+IMPLICIT_TLS_LISTENERS = ("submissions", "imaps", "pop3s", "https")
+
+
+def _unreadable(setting: str, path: Path) -> OSError | None:
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return OSError(exc.errno, f"cannot read [tls] {setting} {path}: {exc.strerror or exc}")
+    return None
+
+
+def check_server_tls(
+    cert: Path | None, key: Path | None, listeners: list[str]
+) -> ssl.SSLContext | None:
+    """The server context of ``[tls]`` cert and key, checked; None when neither is set and no
+    listener in ``listeners`` needs one (the implicit-TLS ones do; STARTTLS listeners go
+    without). Raises ``OSError`` whose text is one line naming the setting and the problem."""
+    needing = [name for name in listeners if name in IMPLICIT_TLS_LISTENERS]
+    if cert is None or key is None:
+        if needing:
+            raise OSError(errno.EINVAL,
+                          f"[listen] {needing[0]} needs a certificate: set [tls] cert and key")
+        if cert is None and key is None:
+            return None  # STARTTLS is simply not offered
+        raise OSError(errno.EINVAL, "[tls] needs both cert and key, or neither")
+    for setting, path in (("cert", cert), ("key", key)):
+        problem = _unreadable(setting, path)
+        if problem is not None:
+            raise problem
+    try:
+        return server_context(cert, key)
+    except ssl.SSLError as exc:
+        reason = exc.reason or "not PEM, or not what it should be"
+        raise OSError(errno.EINVAL, f"[tls] cert {cert} and key {key} do not load as a PEM "
+                                    f"certificate chain and its key ({reason})") from exc
 
 
 def client_context_no_verify() -> ssl.SSLContext:

@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTEN_LINE = re.compile(
-    r"^\s+(smtp|submission|submissions|http|imap|imaps|pop3|pop3s)\s+(\S+):(\d+)\s*$"
+    r"^\s+(smtp|submission|submissions|https?|imap|imaps|pop3|pop3s)\s+(\S+):(\d+)\s*$"
 )
 
 

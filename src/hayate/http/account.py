@@ -10,9 +10,11 @@ The request authenticates with HTTP Basic (the address and its current password,
          characters: they would break IMAP LOGIN and SASL PLAIN), bad JSON or form, body too big
     401  no credentials or wrong ones (a wrong password is answered after ``failure_delay``
          seconds; a disabled or unknown account looks the same)
-    403  not over TLS: the request must come over HTTPS, from loopback (a reverse proxy on
-         the same host that terminates TLS; if it says ``X-Forwarded-Proto: http`` it is
-         refused too), or ``[mailbox] plaintext_auth`` must be on
+    403  not over TLS: the request must come over HTTPS (the ``[listen] https`` listener;
+         uvicorn takes the scheme from the connection, never from a header), from loopback
+         (a reverse proxy on the same host that terminates TLS; if it says
+         ``X-Forwarded-Proto: http`` it is refused too), or ``[mailbox] plaintext_auth``
+         must be on
     415  a body that is neither JSON nor a form
     429  too many failures for this address or this client within ``failure_window``
          (``Retry-After`` says when to try again)

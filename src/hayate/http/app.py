@@ -2,6 +2,12 @@
 client autoconfiguration (``hayate.http.autoconfig``, unless ``[autoconfig] enabled`` is
 false) and the own-password change (``hayate.http.account``).
 
+One app answers on both listeners, ``[listen] http`` (plain) and ``[listen] https`` (TLS with
+the ``[tls]`` certificate, checked at start by ``hayate.tls.check_server_tls``): they share
+its failure limits. A request
+that came over the TLS listener has the ASGI scheme ``https`` (uvicorn sets it from the
+connection itself, never from a header), which is what the password change asks for.
+
 Counters come from the small JSON files every worker publishes under ``data_dir/run``
 (summed here), queue sizes from the spool shards themselves, so the answer covers the whole
 node and not only the worker that happens to serve the request.
@@ -9,9 +15,11 @@ node and not only the worker that happens to serve the request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 
@@ -121,11 +129,14 @@ def build_app(
     return app
 
 
-def http_server(app: FastAPI) -> uvicorn.Server:
-    """uvicorn as Hayate runs it. Its own X-Forwarded-* handling is off: the handlers that
-    care (``hayate.http.account``) trust those headers only from loopback, themselves."""
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            proxy_headers=False)
+def http_server(app: FastAPI, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+    """uvicorn as Hayate runs it, over TLS with ``tls`` when given. Its own X-Forwarded-*
+    handling is off: the handlers that care (``hayate.http.account``) trust those headers only
+    from loopback, themselves."""
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", proxy_headers=False,
+        ssl_context_factory=None if tls is None else (lambda _config, _default: tls),
+    )
     server = uvicorn.Server(config)
     # The worker owns SIGTERM/SIGINT; uvicorn must not replace its handlers.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -134,15 +145,24 @@ def http_server(app: FastAPI) -> uvicorn.Server:
 
 async def start_http_server(
     cfg: Config,
-    sock: socket.socket,
+    sock: socket.socket | None,
     store: Store | None = None,
     bound_ports: Mapping[str, int] | None = None,
+    tls_sock: socket.socket | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until cancelled. ``store``: the worker's (else one is opened on first use);
+    """Serve until cancelled: one app on ``sock`` (plain HTTP) and on ``tls_sock`` (HTTPS with
+    ``tls``), either may be None. ``store``: the worker's (else one is opened on first use);
     ``bound_ports``: listener name → the port it really bound."""
+    if tls_sock is not None and tls is None:
+        raise ValueError("the https listener needs a TLS context")
     access = StoreAccess(cfg, store)
-    server = http_server(build_app(cfg, access, bound_ports))
+    app = build_app(cfg, access, bound_ports)
     try:
-        await server.serve(sockets=[sock])
+        async with asyncio.TaskGroup() as group:  # one failing stops the other
+            if sock is not None:
+                group.create_task(http_server(app).serve(sockets=[sock]))
+            if tls_sock is not None:
+                group.create_task(http_server(app, tls).serve(sockets=[tls_sock]))
     finally:
         await access.close()

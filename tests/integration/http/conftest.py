@@ -1,5 +1,6 @@
-"""Helpers for tests of the HTTP listener: curl as the client, free ports for listeners
-whose real port autoconfig must announce."""
+"""Helpers for tests of the HTTP listener: curl as the client (over HTTPS: verifying the test
+certificate for ``localhost``), free ports for listeners whose real port autoconfig must
+announce."""
 
 from __future__ import annotations
 
@@ -52,12 +53,23 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def wait_until_healthy(port: int, folder: Path, timeout: float = 15.0) -> None:
-    """Until /health answers 200 (the worker has published its first stats)."""
+def over_https(port: int, path: str, cert: Path) -> tuple[str, ...]:
+    """curl arguments then URL for ``path`` on an HTTPS listener of 127.0.0.1 whose
+    certificate (``cert``, also the trust anchor) names ``localhost``."""
+    return ("--cacert", str(cert), "--resolve", f"localhost:{port}:127.0.0.1",
+            f"https://localhost:{port}{path}")
+
+
+def wait_until_healthy(port: int, folder: Path, timeout: float = 15.0,
+                       https_cert: Path | None = None) -> None:
+    """Until /health answers 200 (the worker has published its first stats); over HTTPS when
+    ``https_cert`` is given."""
+    *args, url = (over_https(port, "/health", https_cert) if https_cert is not None
+                  else (f"http://127.0.0.1:{port}/health",))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if curl(f"http://127.0.0.1:{port}/health", folder=folder, timeout=2).status == 200:
+            if curl(url, *args, folder=folder, timeout=2).status == 200:
                 return
         except subprocess.CalledProcessError:
             pass  # no answer yet
