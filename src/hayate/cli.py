@@ -58,6 +58,7 @@ smtp = "127.0.0.1:2525"        # MX: mail for local domains
 submission = "127.0.0.1:2587"  # STARTTLS, then AUTH
 submissions = "127.0.0.1:2465" # implicit TLS, then AUTH
 http = "127.0.0.1:8025"        # /health, /metrics, mail client autoconfig
+https = "127.0.0.1:8443"       # the same over TLS (password changes need it)
 imap = "127.0.0.1:2143"        # IMAP, STARTTLS before LOGIN
 imaps = "127.0.0.1:2993"       # IMAP over implicit TLS
 pop3 = "127.0.0.1:2110"        # POP3, STLS before USER/PASS
