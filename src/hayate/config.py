@@ -220,7 +220,7 @@ class MailboxConfig(_Section):
     command_timeout: float = 1800.0  # IMAP autologout: RFC 3501 asks for at least 30 minutes
     idle_timeout: float = 1800.0  # one IDLE lasts at most this long, then the server ends it
     pop3_timeout: float = 600.0  # RFC 1939: at least 10 minutes
-    max_connections_per_user: int = 20  # IMAP+POP3 sessions of one account, per worker
+    max_connections_per_user: int = 20  # IMAP+POP3 sessions of one account, all workers
     max_bad_commands: int = 20  # BAD replies in one session, then BYE
     auth_failure_delay: float = 1.0  # seconds before answering a wrong password (slows guessing)
     # Password guessing over many connections (IMAP and POP3 together, per worker process):

@@ -36,7 +36,7 @@ from hayate.config import Config
 from hayate.core.envelope import Listener
 from hayate.core.events import DeliveryEvent
 from hayate.core.seams import DeliveryAgent, SystemClock
-from hayate.core.sharedtable import SharedTable
+from hayate.core.sharedtable import NodeSlots, SharedTable
 from hayate.delivery.egress import Egress
 from hayate.delivery.local import LocalDeliveryAgent
 from hayate.delivery.remote import RemoteDeliveryAgent
@@ -119,6 +119,10 @@ class Worker:
         node = node_limits(table, index) if table is not None else None
         if node is not None:
             self.remote.pool.share(node.connection_slots)
+        if table is not None:  # [mailbox] max_connections_per_user holds node-wide too
+            from hayate.mailbox.sessions import SESSIONS
+
+            SESSIONS.share(NodeSlots(table, index))
         self.local = LocalDeliveryAgent(self.store)
         self.router = Router(cfg.local_domains, cfg.transport, bounce_domain=cfg.bounces.domain)
         self.ingest = Ingest(

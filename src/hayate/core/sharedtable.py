@@ -251,10 +251,14 @@ class SharedTable:
 
     # --- connections --------------------------------------------------------------------
 
-    def acquire(self, key: str, worker: int, limit: int, now: float) -> bool | None:
+    def acquire(
+        self, key: str, worker: int, limit: int, now: float, fair: bool = True
+    ) -> bool | None:
         """Count one more connection of ``worker`` if the node stays within ``limit`` and,
         while others wait, the worker is within its share and not giving way; None when the
-        table is full."""
+        table is full. Without ``fair`` only the node's total counts and nobody waits (a
+        plain limit, such as sessions per user, where refusing one worker for another's
+        sake would refuse a client that is within the limit)."""
         self._lock()
         try:
             offset = self._slot(key, now, True)
@@ -264,6 +268,11 @@ class SharedTable:
             held = list(self._held.unpack_from(mem, offset + self._held_at))
             wants = list(self._wants.unpack_from(mem, offset + self._wants_at))
             ok: bool = sum(held) < limit
+            if not fair:
+                if ok:
+                    held[worker] += 1
+                    self._held.pack_into(mem, offset + self._held_at, *held)
+                return ok
             if ok and _others_want(wants, worker, now):
                 yields = self._wants.unpack_from(mem, offset + self._yields_at)
                 ok = bool(now >= yields[worker] and held[worker] < _share(held, wants, limit, now))
@@ -389,9 +398,9 @@ class NodeSlots:
         self._local: dict[str, int] = {}  # keys counted here because the table was full
         self._warned = False
 
-    def acquire(self, key: str, limit: int, now: float) -> bool:
+    def acquire(self, key: str, limit: int, now: float, fair: bool = True) -> bool:
         if key not in self._local:
-            got = self.table.acquire(key, self.worker, limit, now)
+            got = self.table.acquire(key, self.worker, limit, now, fair)
             if got is not None:
                 return got
             self.warn_full()
