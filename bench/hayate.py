@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.procs import Usage, free_port, session_usage, stop_process, wait_banner
+from bench.procs import ServerProcess, free_port, wait_banner
 
 
 def hayate_executable() -> Path:
@@ -66,7 +66,7 @@ def missing_hayate() -> str | None:
     return None
 
 
-class HayateRelay:
+class HayateRelay(ServerProcess):
     """A running ``hayate serve`` relaying to 127.0.0.1:``nexthop_port``."""
 
     name = "Hayate"
@@ -83,7 +83,7 @@ class HayateRelay:
         spool, and leaving the folder in place on close). ``dkim`` = (domain, algorithm):
         make a signing key for that domain first, so relayed mail from it is signed."""
         self.port = free_port()
-        self.owns_root = root is None
+        self.keep_root = root is not None
         self.root = (
             root if root is not None else Path(tempfile.mkdtemp(prefix="hayate-bench-", dir=base))
         )
@@ -91,8 +91,7 @@ class HayateRelay:
         self.config = write_config(
             self.root, smtp_port=self.port, nexthop=f"127.0.0.1:{nexthop_port}"
         )
-        self._log = self.log_path.open("ab")
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc = None
         try:
             if dkim is not None:
                 domain, algo = dkim
@@ -101,34 +100,22 @@ class HayateRelay:
                      "-c", str(self.config)],
                     check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 )
-            self.proc = subprocess.Popen(
-                serve_command(self.config),
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+                self.proc = subprocess.Popen(
+                    serve_command(self.config),
+                    cwd=self.root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
             problem = wait_banner(self.port, start_timeout, self.proc)
             if problem:
                 raise RuntimeError(f"hayate serve: {problem}; log: {self.log_tail()}")
         except BaseException:
             self.close()
             raise
-
-    def log_tail(self, lines: int = 4) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(text[-lines:]) or "(empty log)"
-
-    def usage(self) -> Usage:
-        """CPU and memory of ``hayate serve`` and all its worker processes (its session)."""
-        if self.proc is None:
-            return Usage(0.0, 0, 0, 0, 0)
-        return session_usage(self.proc.pid)
 
     @property
     def sid(self) -> int | None:
@@ -142,22 +129,3 @@ class HayateRelay:
 
     def leftover(self) -> str | None:
         return None  # no queue listing command yet
-
-    def close(self) -> None:
-        try:
-            if self.proc is not None:
-                stop_process(self.proc, grace=10.0)
-        finally:
-            self._log.close()
-            if not self.owns_root:
-                pass
-            elif os.environ.get("BENCH_KEEP"):
-                print(f"  (kept {self.root})")
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> HayateRelay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

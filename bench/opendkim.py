@@ -10,8 +10,6 @@ domain is ``domain`` is signed.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -21,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bench.procs import Usage, session_usage, stop_process
+from bench.procs import ServerProcess
 
 OPENDKIM = "/usr/sbin/opendkim"
 SELECTOR = "bench"
@@ -50,8 +48,10 @@ def wait_listening(path: Path, timeout: float, proc: subprocess.Popen[bytes]) ->
     return f"nothing listens on {path} after {timeout:.0f} s"
 
 
-class OpenDkimMilter:
+class OpenDkimMilter(ServerProcess):
     """A running ``opendkim`` that signs mail from ``domain`` with a fresh rsa-2048 key."""
+
+    stop_grace = 5.0
 
     def __init__(self, domain: str, base: Path | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="opendkim-bench-", dir=base))
@@ -85,14 +85,15 @@ class OpenDkimMilter:
             f"PidFile {self.root / 'opendkim.pid'}\n",
             encoding="ascii",
         )
-        self._log = (self.root / "opendkim.log").open("wb")
-        self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [OPENDKIM, "-f", "-x", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.log_path = self.root / "opendkim.log"
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [OPENDKIM, "-f", "-x", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         problem = wait_listening(self.socket_path, 20, self.proc)
         if problem:
             self.close()
@@ -102,26 +103,3 @@ class OpenDkimMilter:
     def milter(self) -> str:
         """The ``smtpd_milters`` value that reaches this filter."""
         return f"unix:{self.socket_path}"
-
-    def usage(self) -> Usage:
-        if self.proc is None:
-            return Usage(0.0, 0, 0, 0, 0)
-        return session_usage(self.proc.pid)
-
-    def close(self) -> None:
-        try:
-            if self.proc is not None:
-                stop_process(self.proc, grace=5.0)
-                self.proc = None
-        finally:
-            self._log.close()
-            if os.environ.get("BENCH_KEEP"):
-                print(f"  (kept {self.root})")
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> OpenDkimMilter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -208,12 +208,14 @@ def _pss_kb(pid: int) -> int:
 
 class ServerProcess:
     """A benchmarked server run from a private folder: ``root`` (removed on close unless
-    BENCH_KEEP is set), ``log_path`` and the running ``proc`` (a session leader, so its CPU
-    and memory are summed over every process it starts)."""
+    BENCH_KEEP is set or ``keep_root``), ``log_path`` and the running ``proc`` (a session
+    leader, so its CPU and memory are summed over every process it starts)."""
 
     root: Path
     log_path: Path
     proc: subprocess.Popen[bytes] | None
+    keep_root: bool = False  # the folder was the caller's: leave it
+    stop_grace: float = 10.0  # seconds between SIGTERM and SIGKILL on close
 
     def usage(self) -> Usage:
         if self.proc is None:
@@ -230,9 +232,11 @@ class ServerProcess:
     def close(self) -> None:
         try:
             if self.proc is not None:
-                stop_process(self.proc, grace=10.0)
+                stop_process(self.proc, grace=self.stop_grace)
         finally:
-            if os.environ.get("BENCH_KEEP"):
+            if self.keep_root:
+                pass
+            elif os.environ.get("BENCH_KEEP"):
                 print(f"  (kept {self.root})")
             else:
                 shutil.rmtree(self.root, ignore_errors=True)

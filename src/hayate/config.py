@@ -35,6 +35,15 @@ def _check_hostport(value: str | None) -> str | None:
     return value
 
 
+def _check_networks(value: list[str]) -> list[str]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not an IP network: {net!r}") from exc
+    return value
+
+
 def split_hostport(value: str, default_port: int = 25) -> tuple[str, int]:
     """'host:port' → (host, port); '[v6]:port' and a bare host are accepted too."""
     if value.startswith("["):
@@ -233,21 +242,13 @@ class MailboxConfig(_Section):
     # Clients that log in for many users (a webmail on this host): no per-IP limit for them,
     # like Dovecot's login_trusted_networks. The per-address limit still applies.
     trusted_networks: list[str] = Field(default_factory=list)  # e.g. ["127.0.0.1/32"]
-
-    @field_validator("trusted_networks")
-    @classmethod
-    def _trusted_networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not an IP network: {net!r}") from exc
-        return value
     login_timeout: float = 60.0  # IMAP: seconds from connecting to a successful login, like Dovecot
     max_connections: int = 1000  # IMAP, POP3 connections per listener and worker; then refused
     max_line_length: int = 65536  # bytes of one command line (without its literals)
     watch_interval: float = 0.2  # seconds between looks for changes by other processes
     retention: list[RetentionRule] = Field(default_factory=list)
+
+    _trusted_networks = field_validator("trusted_networks")(_check_networks)
 
 
 class AutoconfigConfig(_Section):
@@ -516,15 +517,7 @@ class Config(_Section):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [d.lower().rstrip(".") for d in value]
 
-    @field_validator("relay_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not an IP network: {net!r}") from exc
-        return value
+    _relay_networks = field_validator("relay_networks")(_check_networks)
 
     # Derived locations inside data_dir.
     @property
